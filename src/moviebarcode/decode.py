@@ -1,0 +1,381 @@
+"""Decoding: an ffmpeg child process, built with ffmpeg-python, that samples, crops, scales and
+converts frames inside its filter graph and writes rawvideo rgb24 to a pipe; we read it in batches.
+
+Each kept frame's source timestamp and frame number come from two ``showinfo`` filters (one
+before ``select``, one after), parsed from ffmpeg's log on a thread. Timestamps are seconds from
+the start of the file (``-copyts -start_at_zero``), so a run that seeks (a resume, ``--start``)
+sees the same times as one that does not.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import queue
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import ffmpeg
+import numpy as np
+
+from moviebarcode.errors import FFmpegError, InputError
+from moviebarcode.ffmpegbin import ffmpeg_exe, has_filter
+from moviebarcode.probe import MovieInfo, frame_interval
+
+MAX_ERRORS_KEPT = 50
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames to keep. Exactly one of ``every`` and ``fps`` is set.
+
+    every: keep decoded frames 0, N, 2N, ... (counted from ``start``).
+    fps:   keep the first frame of each 1/fps-second bucket (counted from ``start``).
+    max_frames: stop after this many kept frames (``--columns``).
+    """
+
+    every: int | None = 24
+    fps: float | None = None
+    start: float = 0.0
+    end: float | None = None
+    max_frames: int | None = None
+
+    def select_expr(self, index_offset: int = 0) -> str:
+        if self.every is not None:
+            return f"not(mod(n+{index_offset},{self.every}))"
+        f, s = repr(float(self.fps)), repr(float(self.start))
+        bucket = "floor(({t}-" + s + ")*" + f + "+1e-6)"
+        return (
+            f"isnan(prev_selected_t)+gt({bucket.format(t='t')},{bucket.format(t='prev_selected_t')})"
+        )
+
+    def expected_frames(self, info: MovieInfo) -> int | None:
+        """An estimate of how many frames will be kept, for progress bars (never trusted)."""
+        end = self.end if self.end is not None else info.duration
+        if end is None:
+            return self.max_frames
+        span = max(0.0, end - self.start)
+        if self.every is not None:
+            est = math.ceil(span / frame_interval(info) / self.every)
+        else:
+            est = math.ceil(span * self.fps)
+        return min(est, self.max_frames) if self.max_frames else est
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A crop box in decoded (rotated) frame pixels."""
+
+    w: int
+    h: int
+    x: int
+    y: int
+
+
+@dataclass(frozen=True)
+class Picture:
+    """How each kept frame is turned into the stored picture."""
+
+    width: int
+    height: int
+    crop: Crop | None = None
+    tonemap: bool = False  # HDR (PQ/HLG) -> SDR bt709 via zscale + tonemap
+    color_matrix: str = "bt709"  # YUV->RGB matrix for untagged sources
+    color_range: str = "tv"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class DecodeReport:
+    """What went wrong while decoding: ffmpeg's error lines with the film time they appeared at."""
+
+    errors: list[dict] = field(default_factory=list)
+    error_count: int = 0
+    returncode: int | None = None
+    last_time: float | None = None  # time of the last frame ffmpeg decoded (kept or not)
+
+
+def _filter_graph(info: MovieInfo, sampling: Sampling, picture: Picture, index_offset: int,
+                  seek: float | None):
+    seek = sampling.start if seek is None else seek
+    inp_kwargs = {}
+    if seek > 0:
+        inp_kwargs["ss"] = f"{seek:.6f}"
+    if sampling.end is not None:
+        # read a little past the end; select cuts exactly at it
+        inp_kwargs["t"] = f"{sampling.end - seek + 2 * frame_interval(info):.6f}"
+    v = ffmpeg.input(info.path, **inp_kwargs)[f"v:{info.stream}"]
+    v = v.filter("showinfo", checksum=0)
+    expr = sampling.select_expr(index_offset)
+    if sampling.end is not None:
+        expr = f"({expr})*lt(t,{sampling.end!r})"
+    v = v.filter("select", expr)
+    v = v.filter("showinfo", checksum=0)
+    if picture.crop is not None:
+        c = picture.crop
+        v = v.filter("crop", c.w, c.h, c.x, c.y, exact=1)
+    if picture.tonemap:
+        v = v.filter("scale", picture.width, picture.height, flags="area")
+        v = v.filter("format", "yuv444p16le")
+        v = v.filter("zscale", t="linear", npl=100)
+        v = v.filter("format", "gbrpf32le")
+        v = v.filter("zscale", p="bt709")
+        v = v.filter("tonemap", tonemap="hable", desat=0)
+        v = v.filter("zscale", t="bt709", m="bt709", r="pc")
+        v = v.filter("format", "gbrp")
+        v = v.filter("format", "rgb24")
+    else:
+        v = v.filter(
+            "scale", picture.width, picture.height, flags="area",
+            in_color_matrix=picture.color_matrix, in_range=picture.color_range,
+        )
+        v = v.filter("format", "rgb24")
+    out_kwargs = {"format": "rawvideo", "pix_fmt": "rgb24", "fps_mode": "passthrough"}
+    if sampling.max_frames is not None:
+        out_kwargs["frames:v"] = sampling.max_frames
+    return ffmpeg.output(v, "pipe:", **out_kwargs)
+
+
+def build_command(info: MovieInfo, sampling: Sampling, picture: Picture, index_offset: int = 0,
+                  seek: float | None = None):
+    """The ffmpeg command line (a list) that decodes ``info.path`` as asked. ``seek`` (seconds)
+    starts decoding there instead of at ``sampling.start``, frame numbers then counting from
+    ``index_offset`` (used to resume)."""
+    if picture.tonemap and not has_filter("zscale"):
+        raise FFmpegError("this ffmpeg has no zscale filter, needed to tone-map HDR; try --no-tonemap")
+    args = _filter_graph(info, sampling, picture, index_offset, seek).compile(cmd=ffmpeg_exe())
+    glob = ["-hide_banner", "-nostats", "-nostdin", "-loglevel", "info", "-copyts", "-start_at_zero"]
+    return [args[0], *glob, *args[1:]]
+
+
+_SHOWINFO = re.compile(
+    r"\[Parsed_showinfo_(\d+) @ [^\]]*\] "
+    r"(?:config in time_base: (\d+)/(\d+)|n:\s*(\d+) pts:\s*(\S+))"
+)
+_ERROR = re.compile(r"error|invalid|corrupt|truncat|concealing|missing|broken", re.I)
+_BENIGN = re.compile(r"non monotonically increasing dts|Press \[q\]|deprecated", re.I)
+
+
+class _LogReader(threading.Thread):
+    """Reads ffmpeg's stderr: pairs each kept frame with its source number and time, and keeps
+    error lines. Memory is bounded: pending pre-select entries are dropped once passed."""
+
+    def __init__(self, stream, index_offset: int, report: DecodeReport):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.offset = index_offset
+        self.report = report
+        self.kept: queue.Queue = queue.Queue()
+        self.tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._tb: dict[int, float] = {}
+        self._pending: collections.deque = collections.deque()
+
+    def run(self) -> None:
+        try:
+            for raw in self.stream:
+                self._line(raw.decode("utf-8", "replace").rstrip())
+        finally:
+            self.kept.put(None)
+
+    def _line(self, line: str) -> None:
+        m = _SHOWINFO.search(line)
+        if m is None:
+            if line and not _BENIGN.search(line):
+                self.tail.append(line)
+                if _ERROR.search(line):
+                    self.report.error_count += 1
+                    if len(self.report.errors) < MAX_ERRORS_KEPT:
+                        self.report.errors.append({"time": self.report.last_time, "message": line})
+            return
+        inst = int(m.group(1))
+        if m.group(2):
+            self._tb[inst] = int(m.group(2)) / int(m.group(3))
+            return
+        n, pts = int(m.group(4)), m.group(5)
+        pts_v = int(pts) if pts.lstrip("-").isdigit() else None
+        first = min(self._tb) if self._tb else inst
+        tb = self._tb.get(inst, 0.0)
+        t = pts_v * tb if pts_v is not None else math.nan
+        if inst == first:  # before select: every decoded frame
+            self._pending.append((pts_v, n))
+            if not math.isnan(t):
+                self.report.last_time = t
+            return
+        # after select: a kept frame; find its source number among the pending ones
+        while self._pending:
+            p, src = self._pending.popleft()
+            if p == pts_v:
+                self.kept.put((src + self.offset, t))
+                return
+        self.kept.put((-1, t))
+
+
+def _read_exact(stream, view: memoryview) -> int:
+    got = 0
+    while got < len(view):
+        r = stream.readinto(view[got:])
+        if not r:
+            break
+        got += r
+    return got
+
+
+@dataclass
+class Batch:
+    """Up to ``chunk`` kept frames: ``frames`` (m, h, w, 3) uint8, ``times`` (m,) float64 seconds
+    from the start of the file, ``indices`` (m,) int64 decoded-frame numbers. The arrays are
+    reused for the next batch: copy or write them before asking for it."""
+
+    frames: np.ndarray
+    times: np.ndarray
+    indices: np.ndarray
+
+
+class Decoder:
+    """One ffmpeg process; iterate ``batches()``; ``report`` says what went wrong, if anything."""
+
+    def __init__(self, info: MovieInfo, sampling: Sampling, picture: Picture, *,
+                 index_offset: int = 0, seek: float | None = None):
+        self.info = info
+        self.picture = picture
+        self.cmd = build_command(info, sampling, picture, index_offset, seek)
+        self.index_offset = index_offset
+        self.report = DecodeReport()
+        self.proc: subprocess.Popen | None = None
+
+    def batches(self, chunk: int) -> Iterator[Batch]:
+        h, w = self.picture.height, self.picture.width
+        frames = np.empty((chunk, h, w, 3), np.uint8)
+        times = np.empty(chunk, np.float64)
+        indices = np.empty(chunk, np.int64)
+        self.proc = proc = subprocess.Popen(
+            self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            bufsize=0,
+        )
+        log = _LogReader(proc.stderr, self.index_offset, self.report)
+        log.start()
+        m = 0
+        try:
+            while True:
+                got = _read_exact(proc.stdout, memoryview(frames[m]).cast("B"))
+                if got < frames[m].nbytes:
+                    break
+                meta = log.kept.get()
+                if meta is None:
+                    raise FFmpegError("ffmpeg's frame log ended before its frames did")
+                indices[m], times[m] = meta
+                m += 1
+                if m == chunk:
+                    yield Batch(frames, times, indices)
+                    m = 0
+            if m:
+                yield Batch(frames[:m], times[:m], indices[:m])
+        finally:
+            self.close()
+            log.join(timeout=5)
+        self.report.returncode = proc.returncode
+        if proc.returncode != 0 and not self.report.errors:
+            reason = log.tail[-1] if log.tail else f"exit status {proc.returncode}"
+            self.report.errors.append({"time": self.report.last_time, "message": reason})
+            self.report.error_count += 1
+
+    def close(self) -> None:
+        """Stop ffmpeg (if still running) and reap it."""
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+        proc.wait()
+
+
+_CROP = re.compile(r"crop=(\d+):(\d+):(\d+):(\d+)")
+
+
+def detect_crop(info: MovieInfo, start: float = 0.0, end: float | None = None, points: int = 8,
+                frames: int = 6) -> Crop | None:
+    """Letterbox/pillarbox detection: ffmpeg's cropdetect at ``points`` places spread over
+    [start, end], keeping the union of the boxes (so a dark scene cannot over-crop).
+    Returns None when there is nothing to crop."""
+    end = end if end is not None else (info.duration or start + 60)
+    span = max(end - start, 0.0)
+    boxes = []
+    for i in range(points):
+        t = start + span * (i + 0.5) / points
+        cmd = [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-ss", f"{t:.3f}", "-i", info.path,
+            "-map", f"0:v:{info.stream}", "-vf", "cropdetect=limit=24:round=2:reset=0:skip=0",
+            "-frames:v", str(frames), "-an", "-f", "null", "-",
+        ]
+        err = subprocess.run(cmd, capture_output=True, text=True, errors="replace").stderr
+        found = _CROP.findall(err)
+        if found:
+            w, h, x, y = map(int, found[-1])
+            if w > 0 and h > 0:
+                boxes.append((x, y, x + w, y + h))
+    if not boxes:
+        return None
+    fw, fh = info.display_size if info.sar == (1, 1) else _decoded_size(info)
+    x0 = min(b[0] for b in boxes)
+    y0 = min(b[1] for b in boxes)
+    x1 = min(max(b[2] for b in boxes), fw)
+    y1 = min(max(b[3] for b in boxes), fh)
+    if (x1 - x0, y1 - y0) == (fw, fh) or x1 - x0 < fw // 4 or y1 - y0 < fh // 4:
+        return None  # nothing to crop, or an implausible box (a film that is mostly black)
+    return Crop(w=x1 - x0, h=y1 - y0, x=x0, y=y0)
+
+
+def _decoded_size(info: MovieInfo) -> tuple[int, int]:
+    """Size of the decoded (autorotated) frame in pixels, before any SAR correction."""
+    w, h = info.width, info.height
+    return (h, w) if info.rotation in (90, 270) else (w, h)
+
+
+def decoded_sar(info: MovieInfo) -> float:
+    """Sample aspect ratio of the decoded (autorotated) frame."""
+    s = info.sar[0] / info.sar[1]
+    return 1 / s if info.rotation in (90, 270) else s
+
+
+def output_size(info: MovieInfo, crop: Crop | None, *, width: int | None = None,
+                height: int | None = None, size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(width, height) of stored frames: ``size`` exactly, or one side given and the other from
+    the displayed aspect ratio of the (cropped) picture."""
+    if size is not None:
+        return size
+    fw, fh = (crop.w, crop.h) if crop else _decoded_size(info)
+    aspect = fw * decoded_sar(info) / fh
+    if height is not None:
+        return max(1, round(height * aspect)), height
+    width = width or 160
+    return width, max(1, round(width / aspect))
+
+
+def picture_for(info: MovieInfo, crop: Crop | None, out: tuple[int, int], *,
+                tonemap: bool | None = None) -> Picture:
+    """The Picture for a source: colour matrix and range from its tags, or the usual guesses
+    (bt709 for HD, bt601 for SD) when untagged; tone mapping for HDR sources."""
+    matrix = info.color_space or ("bt709" if info.height >= 720 else "bt601")
+    matrix = {"smpte170m": "bt601", "bt470bg": "bt601", "bt2020nc": "bt2020", "bt2020c": "bt2020",
+              "fcc": "fcc", "smpte240m": "smpte240m"}.get(matrix, matrix)
+    if matrix not in ("bt709", "bt601", "bt2020", "fcc", "smpte240m"):
+        matrix = "bt709"
+    rng = "pc" if info.color_range == "pc" or info.pix_fmt.startswith("yuvj") else "tv"
+    do_tonemap = info.hdr if tonemap is None else tonemap
+    return Picture(width=out[0], height=out[1], crop=crop, tonemap=do_tonemap, color_matrix=matrix,
+                   color_range=rng)
+
+
+def check_input(info: MovieInfo, sampling: Sampling) -> None:
+    """Reject options that cannot fit this movie, before anything is written."""
+    if info.duration is not None and sampling.start >= info.duration:
+        raise InputError(
+            f"--start {sampling.start:g}s is past the end of the movie ({info.duration:g}s)")
+    if sampling.end is not None and sampling.end <= sampling.start:
+        raise InputError("--end must be after --start")

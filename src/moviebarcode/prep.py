@@ -1,0 +1,270 @@
+"""Stage one: decode a movie once into a frame store (create, resume, or find it up to date)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from moviebarcode.decode import (
+    Crop, Decoder, Picture, Sampling, check_input, detect_crop, output_size, picture_for,
+)
+from moviebarcode.errors import InputError, StoreError
+from moviebarcode.probe import MovieInfo, frame_interval, probe
+from moviebarcode.store import FrameStore, default_chunk_frames, fingerprint, is_store, same_source
+
+
+@dataclass(frozen=True)
+class PrepRequest:
+    """The user's prep options, as given (recorded in the store to tell if it is up to date)."""
+
+    every: int | None = None
+    fps: float | None = None
+    columns: int | None = None
+    start: float = 0.0
+    end: float | None = None
+    width: int | None = None
+    height: int | None = None
+    size: tuple[int, int] | None = None
+    crop: str = "auto"
+    tonemap: str = "auto"
+    chunk_frames: int | None = None
+    compressor: str = "none"
+
+    def __post_init__(self):
+        picked = [x is not None for x in (self.every, self.fps, self.columns)]
+        if sum(picked) > 1:
+            raise InputError("use only one of --every, --fps and --columns")
+        if self.every is not None and self.every < 1:
+            raise InputError("--every must be at least 1")
+        if self.fps is not None and not self.fps > 0:
+            raise InputError("--fps must be more than 0")
+        if self.columns is not None and self.columns < 1:
+            raise InputError("--columns must be at least 1")
+        if self.start < 0 or (self.end is not None and self.end <= self.start):
+            raise InputError("--start must be >= 0 and --end after --start")
+        for name in ("width", "height", "chunk_frames"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.size is not None and min(self.size) < 1:
+            raise InputError("--size must be WxH with both at least 1")
+        if self.crop not in ("auto", "none"):
+            raise InputError("--crop must be auto or none")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["size"] = list(self.size) if self.size else None
+        return d
+
+
+@dataclass
+class PrepResult:
+    store: Path
+    status: str  # "created", "resumed" or "up to date"
+    frames: int
+    warnings: list[str]
+
+
+Progress = Callable[[float, int], None]  # (film seconds decoded so far, frames kept so far)
+
+
+def default_output(movie: str | os.PathLike, cache_dir: str | os.PathLike = "cache") -> Path:
+    return Path(cache_dir) / f"{Path(movie).stem}.zarr"
+
+
+def resolve_sampling(info: MovieInfo, req: PrepRequest) -> Sampling:
+    if req.columns is not None:
+        end = req.end if req.end is not None else info.duration
+        if end is None:
+            raise InputError("--columns needs the movie's duration, which its container lacks; "
+                             "use --every or --fps")
+        span = end - req.start
+        return Sampling(every=None, fps=req.columns / span, start=req.start, end=req.end,
+                        max_frames=req.columns)
+    if req.fps is not None:
+        return Sampling(every=None, fps=req.fps, start=req.start, end=req.end)
+    return Sampling(every=req.every or 24, start=req.start, end=req.end)
+
+
+def _check_output(out: Path) -> None:
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {parent}: {exc.strerror}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"output folder {parent} is not writable")
+    if out.exists() and not is_store(out):
+        if out.is_dir() and not any(out.iterdir()):
+            return
+        raise InputError(f"{out} exists and is not a moviebarcode store; remove it or choose -o")
+
+
+class _Appender:
+    """Gathers frames into whole chunks and appends them to the store."""
+
+    def __init__(self, store: FrameStore, skip: int = 0):
+        self.store = store
+        c = store.chunk_frames
+        h, w = store.frame_shape
+        self.frames = np.empty((c, h, w, 3), np.uint8)
+        self.times = np.empty(c, np.float64)
+        self.indices = np.empty(c, np.int64)
+        self.fill = 0
+        self.skip = skip  # frames to drop before writing (already in the store)
+        self.kept = store.frames_done
+
+    def add(self, frames: np.ndarray, times: np.ndarray, indices: np.ndarray) -> None:
+        if self.skip:
+            drop = min(self.skip, len(frames))
+            frames, times, indices = frames[drop:], times[drop:], indices[drop:]
+            self.skip -= drop
+        c = len(self.times)
+        while len(frames):
+            take = min(c - self.fill, len(frames))
+            sl = slice(self.fill, self.fill + take)
+            self.frames[sl], self.times[sl], self.indices[sl] = frames[:take], times[:take], indices[:take]
+            self.fill += take
+            self.kept += take
+            frames, times, indices = frames[take:], times[take:], indices[take:]
+            if self.fill == c:
+                self.flush()
+
+    def flush(self) -> None:
+        if self.fill:
+            f = self.fill
+            self.store.append(self.frames[:f], self.times[:f], self.indices[:f])
+            self.fill = 0
+
+
+def _run_decoder(store: FrameStore, decoder: Decoder, appender: _Appender, progress: Progress | None,
+                 verify_first: tuple[float, int, np.ndarray] | None = None) -> bool:
+    """Decode into the store. With ``verify_first``, the first kept frame must be the store's
+    last frame (time, index, pixels); returns False (having written nothing) if it is not."""
+    first = verify_first is not None
+    for batch in decoder.batches(store.chunk_frames):
+        frames, times, indices = batch.frames, batch.times, batch.indices
+        if first:
+            first = False
+            t, idx, pixels = verify_first
+            if not (abs(times[0] - t) < 1e-6 and indices[0] == idx
+                    and np.array_equal(frames[0], pixels)):
+                decoder.close()
+                return False
+            frames, times, indices = frames[1:], times[1:], indices[1:]
+        appender.add(frames, times, indices)
+        if progress:
+            progress(decoder.report.last_time or 0.0, appender.kept)
+    if first:  # nothing at all came out of the resumed decode
+        return False
+    appender.flush()
+    return True
+
+
+def prep(movie: str | os.PathLike, request: PrepRequest, *, output: str | os.PathLike | None = None,
+         force: bool = False, progress: Progress | None = None,
+         on_start: Callable[[MovieInfo, Sampling, FrameStore], None] | None = None) -> PrepResult:
+    """Decode ``movie`` into a frame store (see store.py), or finish or confirm an existing one.
+
+    Raises InputError / StoreError / FFmpegError with a one-line message on bad input.
+    """
+    info = probe(movie)
+    out = Path(output) if output is not None else default_output(movie)
+    _check_output(out)
+    sampling = resolve_sampling(info, request)
+    check_input(info, sampling)
+    fp = fingerprint(movie)
+    warnings: list[str] = []
+
+    store = None
+    if is_store(out) and not force:
+        store = FrameStore.open(out, writable=True)
+        meta = store.meta
+        if not same_source(meta["source"]["fingerprint"], fp):
+            raise StoreError(f"{out} was made from a different or changed file "
+                             f"({meta['source']['path']}); use --force to prep it again")
+        if meta["request"] != request.to_dict():
+            diff = ", ".join(k for k, v in request.to_dict().items() if meta["request"].get(k) != v)
+            raise StoreError(f"{out} was prepped with other options ({diff}); use --force to "
+                             f"replace it, or -o for another store")
+        if store.complete:
+            return PrepResult(out, "up to date", store.frames_done, [])
+
+    if store is None:
+        crop: Crop | None = None
+        if request.crop == "auto":
+            crop = detect_crop(info, sampling.start, sampling.end)
+        size = output_size(info, crop, width=request.width, height=request.height,
+                           size=request.size)
+        tonemap = {"auto": None, "on": True, "off": False}[request.tonemap]
+        picture = picture_for(info, crop, size, tonemap=tonemap)
+        chunk = request.chunk_frames or default_chunk_frames(size[1], size[0])
+        store = FrameStore.create(out, frame_shape=(size[1], size[0]), chunk_frames=chunk,
+                                  compressor=request.compressor, attrs={
+                                      "source": {"path": info.path, "fingerprint": fp},
+                                      "probe": info.to_dict(),
+                                      "request": request.to_dict(),
+                                      "sampling": dataclasses.asdict(sampling),
+                                      "picture": picture.to_dict(),
+                                  })
+        status = "created"
+    else:
+        status = "resumed"
+    meta = store.meta
+    picture = Picture(**{**meta["picture"], "crop": Crop(**meta["picture"]["crop"])
+                         if meta["picture"]["crop"] else None})
+    with store.lock():
+        if on_start:
+            on_start(info, sampling, store)
+        report = _decode_into(store, info, sampling, picture, progress)
+        n = store.frames_done
+        if n == 0:
+            msg = report.errors[-1]["message"] if report.errors else "no frames in the chosen range"
+            raise InputError(f"{movie}: no frame could be decoded ({msg})")
+        expected_end = sampling.end if sampling.end is not None else info.duration
+        last = report.last_time
+        decode_meta = {"errors": report.errors, "error_count": report.error_count,
+                       "returncode": report.returncode, "last_decoded_time": last,
+                       "truncated_at": None}
+        if expected_end is not None and last is not None and \
+                last < expected_end - max(1.0, 3 * frame_interval(info)):
+            decode_meta["truncated_at"] = last
+            warnings.append(f"decoding stopped at {_hms(last)} of {_hms(expected_end)}: the file "
+                            f"looks truncated or corrupt; kept the {n} frames before that")
+        elif report.error_count:
+            when = report.errors[0]["time"]
+            at = f" (first at {_hms(when)})" if when is not None else ""
+            warnings.append(f"ffmpeg reported {report.error_count} decoding error(s){at}; "
+                            f"kept every frame that decoded")
+        store.mark_complete(decode=decode_meta, frames=n)
+    return PrepResult(out, status, n, warnings)
+
+
+def _decode_into(store: FrameStore, info: MovieInfo, sampling: Sampling, picture: Picture,
+                 progress: Progress | None):
+    done = store.frames_done
+    store.truncate(done)
+    if done:
+        t_last = float(store.group["time"][done - 1])
+        idx_last = int(store.group["index"][done - 1])
+        pixels = store.frames[done - 1]
+        seek = max(sampling.start, t_last - 1e-3)
+        remaining = None if sampling.max_frames is None else sampling.max_frames - done + 1
+        resumed = dataclasses.replace(sampling, max_frames=remaining)
+        decoder = Decoder(info, resumed, picture, index_offset=idx_last, seek=seek)
+        if _run_decoder(store, decoder, _Appender(store), progress, (t_last, idx_last, pixels)):
+            return decoder.report
+        store.truncate(done)  # seek was not exact for this file: decode from the start instead
+    decoder = Decoder(info, sampling, picture)
+    _run_decoder(store, decoder, _Appender(store, skip=done), progress)
+    return decoder.report
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
