@@ -210,9 +210,9 @@ def info(path, as_json):
             f"duration:   {hms(m['duration'])} ({m['duration']} s)",
         ]
     else:
-        lines = [f"{k + ':':<13}{v}" for k, v in data.items() if k != "results"]
+        lines = [f"{k + ':':<15}{v}" for k, v in data.items() if k != "results"]
         for r in data["results"]:
-            lines.append(f"{'result:':<13}k={r['k']} {r['key']}")
+            lines.append(f"{'result:':<15}k={r['k']} {r['key']}")
     click.echo("\n".join(lines))
 
 
