@@ -126,6 +126,9 @@ def average_colours(frames: Any, *, gamma_correct: bool = True) -> np.ndarray:
 
     Returns:
         ``(n, 3)`` float32 NumPy array, sRGB 0..255.
+
+    The linear-light path decodes through a 256-entry table into a float32 temporary four
+    times the size of the batch, so pick batch sizes with that in mind.
     """
     return _reduce_mean(frames, (1, 2), gamma_correct)
 

@@ -26,6 +26,8 @@ from moviebarcode.ffmpegbin import ffmpeg_exe, has_filter
 from moviebarcode.probe import MovieInfo, frame_interval
 
 MAX_ERRORS_KEPT = 50
+# area averaging to downscale; exact rounding and full chroma so colours are not biased
+SCALE_FLAGS = "area+accurate_rnd+full_chroma_int"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,10 @@ class Sampling:
         f, s = repr(float(self.fps)), repr(float(self.start))
         bucket = "floor(({t}-" + s + ")*" + f + "+1e-6)"
         return (
-            f"isnan(prev_selected_t)+gt({bucket.format(t='t')},{bucket.format(t='prev_selected_t')})"
+            # neq rather than gt, so that a file whose timestamps jump back keeps being sampled
+            # (select's value is an output number: keep it 0 or 1)
+            f"gte(isnan(prev_selected_t)+neq({bucket.format(t='t')},"
+            f"{bucket.format(t='prev_selected_t')}),1)"
         )
 
     def expected_frames(self, info: MovieInfo) -> int | None:
@@ -98,6 +103,7 @@ class DecodeReport:
     error_count: int = 0
     returncode: int | None = None
     last_time: float | None = None  # time of the last frame ffmpeg decoded (kept or not)
+    timestamp_resets: int = 0  # times the source's timestamps jumped back (repaired)
 
 
 def _filter_graph(info: MovieInfo, sampling: Sampling, picture: Picture, index_offset: int,
@@ -120,7 +126,7 @@ def _filter_graph(info: MovieInfo, sampling: Sampling, picture: Picture, index_o
         c = picture.crop
         v = v.filter("crop", c.w, c.h, c.x, c.y, exact=1)
     if picture.tonemap:
-        v = v.filter("scale", picture.width, picture.height, flags="area")
+        v = v.filter("scale", picture.width, picture.height, flags=SCALE_FLAGS)
         v = v.filter("format", "yuv444p16le")
         v = v.filter("zscale", t="linear", npl=100)
         v = v.filter("format", "gbrpf32le")
@@ -131,7 +137,7 @@ def _filter_graph(info: MovieInfo, sampling: Sampling, picture: Picture, index_o
         v = v.filter("format", "rgb24")
     else:
         v = v.filter(
-            "scale", picture.width, picture.height, flags="area",
+            "scale", picture.width, picture.height, flags=SCALE_FLAGS,
             in_color_matrix=picture.color_matrix, in_range=picture.color_range,
         )
         v = v.filter("format", "rgb24")
@@ -165,8 +171,10 @@ class _LogReader(threading.Thread):
     """Reads ffmpeg's stderr: pairs each kept frame with its source number and time, and keeps
     error lines. Memory is bounded: pending pre-select entries are dropped once passed."""
 
-    def __init__(self, stream, index_offset: int, report: DecodeReport):
+    def __init__(self, stream, index_offset: int, report: DecodeReport, interval: float):
         super().__init__(daemon=True)
+        self.interval = interval
+        self._offset = 0.0  # added to timestamps after a backward jump, to keep them increasing
         self.stream = stream
         self.offset = index_offset
         self.report = report
@@ -202,15 +210,23 @@ class _LogReader(threading.Thread):
         tb = self._tb.get(inst, 0.0)
         t = pts_v * tb if pts_v is not None else math.nan
         if inst == first:  # before select: every decoded frame
-            self._pending.append((pts_v, n))
-            if not math.isnan(t):
-                self.report.last_time = t
+            if math.isnan(t):
+                t = (self.report.last_time or 0.0) + self.interval
+            else:
+                t += self._offset
+                last = self.report.last_time
+                if last is not None and t < last - 1e-9:  # timestamps jumped back: continue on
+                    self._offset += last + self.interval - t
+                    t = last + self.interval
+                    self.report.timestamp_resets += 1
+            self._pending.append((pts_v, n, t))
+            self.report.last_time = t
             return
-        # after select: a kept frame; find its source number among the pending ones
+        # after select: a kept frame; find its source number and time among the pending ones
         while self._pending:
-            p, src = self._pending.popleft()
+            p, src, tt = self._pending.popleft()
             if p == pts_v:
-                self.kept.put((src + self.offset, t))
+                self.kept.put((src + self.offset, tt))
                 return
         self.kept.put((-1, t))
 
@@ -257,7 +273,7 @@ class Decoder:
             self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             bufsize=0,
         )
-        log = _LogReader(proc.stderr, self.index_offset, self.report)
+        log = _LogReader(proc.stderr, self.index_offset, self.report, frame_interval(self.info))
         log.start()
         m = 0
         try:

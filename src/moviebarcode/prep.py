@@ -230,6 +230,7 @@ def prep(movie: str | os.PathLike, request: PrepRequest, *, output: str | os.Pat
         last = report.last_time
         decode_meta = {"errors": report.errors, "error_count": report.error_count,
                        "returncode": report.returncode, "last_decoded_time": last,
+                       "timestamp_resets": report.timestamp_resets,
                        "truncated_at": None}
         if expected_end is not None and last is not None and \
                 last < expected_end - max(1.0, 3 * frame_interval(info)):
