@@ -21,11 +21,6 @@ def _srgb_encode(lin: float) -> float:
     return 255.0 * c
 
 
-@pytest.fixture
-def needs_colorspace():
-    pytest.importorskip("moviebarcode.colorspace")
-
-
 # ------------------------------------------------------------------ averages / squeeze
 
 
@@ -35,7 +30,7 @@ def _half_black_white(n: int = 3, h: int = 4, w: int = 6) -> np.ndarray:
     return f
 
 
-def test_average_half_black_white_gamma(needs_colorspace):
+def test_average_half_black_white_gamma():
     avg = C.average_colours(_half_black_white())
     assert avg.shape == (3, 3) and avg.dtype == np.float32
     expected = _srgb_encode(0.5)  # linear mean of 0 and 1, re-encoded: ~187.5
@@ -49,14 +44,14 @@ def test_average_half_black_white_naive():
 
 
 @pytest.mark.parametrize("gamma", [True, False])
-def test_average_solid_colour_is_that_colour(gamma, needs_colorspace):
+def test_average_solid_colour_is_that_colour(gamma):
     colours = np.array([[12, 200, 77], [255, 0, 128], [1, 2, 3], [90, 90, 90]], np.uint8)
     frames = np.broadcast_to(colours[:, None, None, :], (4, 5, 7, 3)).copy()
     avg = C.average_colours(frames, gamma_correct=gamma)
     np.testing.assert_allclose(avg, colours, atol=0.05)
 
 
-def test_average_per_frame_independent(needs_colorspace):
+def test_average_per_frame_independent():
     # Each frame's result depends only on that frame (no mixing across the batch).
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (5, 6, 8, 3), dtype=np.uint8)
@@ -69,7 +64,7 @@ def test_average_per_frame_independent(needs_colorspace):
 
 
 @pytest.mark.parametrize("gamma", [True, False])
-def test_squeeze_keeps_vertical_structure(gamma, needs_colorspace):
+def test_squeeze_keeps_vertical_structure(gamma):
     f = np.zeros((2, 8, 5, 3), np.uint8)
     f[:, :4] = (255, 0, 0)
     f[:, 4:] = (0, 0, 255)
@@ -79,7 +74,7 @@ def test_squeeze_keeps_vertical_structure(gamma, needs_colorspace):
     np.testing.assert_allclose(sq[:, 4:], np.broadcast_to([0, 0, 255], (2, 4, 3)), atol=0.05)
 
 
-def test_squeeze_row_mean_gamma(needs_colorspace):
+def test_squeeze_row_mean_gamma():
     f = _half_black_white(1, 2, 4)
     sq = C.squeeze_columns(f)
     np.testing.assert_allclose(sq, _srgb_encode(0.5), atol=0.5)
@@ -169,7 +164,7 @@ def test_order_by_share():
     assert C.order_clusters(centres, shares, by="share").tolist() == [[1, 2, 0]]
 
 
-def test_order_by_lightness_lightest_first(needs_colorspace):
+def test_order_by_lightness_lightest_first():
     centres = np.array([[BLACK, WHITE, BLUE, GREY, YELLOW]], np.float32)
     shares = np.full((1, 5), 0.2)
     # Luminance: white 1 > yellow > grey (~0.22) > blue (0.07) > black 0.
@@ -230,7 +225,7 @@ def test_stacked_hue_order():
     assert col.tolist() == [list(c) for c in expected]
 
 
-def test_stacked_lightness_order(needs_colorspace):
+def test_stacked_lightness_order():
     centres = np.array([[BLACK, WHITE, GREY]], np.float32)
     shares = np.array([[0.5, 0.25, 0.25]])
     col = C.stacked_columns(centres, shares, 8, sort="lightness")[0]

@@ -51,10 +51,10 @@ class Sampling:
         f, s = repr(float(self.fps)), repr(float(self.start))
         bucket = "floor(({t}-" + s + ")*" + f + "+1e-6)"
         return (
-            # neq rather than gt, so that a file whose timestamps jump back keeps being sampled
+            # not-equal rather than greater, so that a file whose timestamps jump back keeps being sampled
             # (select's value is an output number: keep it 0 or 1)
-            f"gte(isnan(prev_selected_t)+neq({bucket.format(t='t')},"
-            f"{bucket.format(t='prev_selected_t')}),1)"
+            f"gte(isnan(prev_selected_t)+not(eq({bucket.format(t='t')},"
+            f"{bucket.format(t='prev_selected_t')})),1)"
         )
 
     def expected_frames(self, info: MovieInfo) -> int | None:

@@ -1,0 +1,206 @@
+"""Clustering engines: one interface over the ways of running k-means on frames.
+
+This module owns the choice of backend. Every engine clusters a batch of frames'
+pixels, (F, P, 3) float32, into ``k`` colours per frame and returns a
+:class:`~moviebarcode.kmeans.KMeansResult`:
+
+- ``numpy``: :func:`~moviebarcode.kmeans.batched_kmeans` on the CPU (the default);
+- ``sklearn``: scikit-learn's ``KMeans``, frame by frame (the reference; slow);
+- ``cupy``: :func:`~moviebarcode.kmeans.batched_kmeans` on an NVIDIA GPU with CuPy;
+- ``cuml``: RAPIDS cuML's ``KMeans``, frame by frame on the GPU.
+
+Importing this module never imports scikit-learn, CuPy or cuML: engines import their
+library when they are created, and raise :class:`~moviebarcode.errors.MoviebarcodeError`
+with a one-line message when it is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from moviebarcode.errors import MoviebarcodeError
+from moviebarcode.kmeans import KMeansResult, batched_kmeans
+
+Array = Any
+"""A NumPy or CuPy array."""
+
+
+class Engine(Protocol):
+    """A way of clustering the pixels of a batch of frames."""
+
+    name: str
+
+    def fit(
+        self, pixels: Array, k: int, *, n_init: int, max_iter: int, tol: float, seed: int
+    ) -> KMeansResult:
+        """Cluster ``pixels`` (F, P, 3) float32 into ``k`` colours per frame."""
+        ...
+
+
+class NumpyEngine:
+    """:func:`batched_kmeans` on NumPy arrays, on the CPU."""
+
+    name = "numpy"
+
+    def fit(
+        self, pixels: Array, k: int, *, n_init: int, max_iter: int, tol: float, seed: int
+    ) -> KMeansResult:
+        if hasattr(pixels, "get"):
+            pixels = pixels.get()
+        x = np.asarray(pixels, dtype=np.float32)
+        return batched_kmeans(
+            x, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, xp=np
+        )
+
+
+class SklearnEngine:
+    """scikit-learn's ``KMeans(init='k-means++')``, frame by frame: the reference."""
+
+    name = "sklearn"
+
+    def __init__(self) -> None:
+        try:
+            from sklearn.cluster import KMeans
+        except ImportError as exc:
+            raise MoviebarcodeError(
+                "the sklearn engine needs scikit-learn: pip install 'moviebarcode[sklearn]'"
+            ) from exc
+        self._kmeans = KMeans
+
+    def fit(
+        self, pixels: Array, k: int, *, n_init: int, max_iter: int, tol: float, seed: int
+    ) -> KMeansResult:
+        import warnings
+
+        if hasattr(pixels, "get"):
+            pixels = pixels.get()
+        x = np.asarray(pixels, dtype=np.float32)
+        n_frames = x.shape[0]
+        centres = np.zeros((n_frames, k, 3), dtype=np.float32)
+        shares = np.zeros((n_frames, k), dtype=np.float32)
+        inertia = np.zeros(n_frames, dtype=np.float64)
+        n_iter = np.zeros(n_frames, dtype=np.int32)
+        for f in range(n_frames):
+            km = self._kmeans(
+                n_clusters=k,
+                init="k-means++",
+                n_init=n_init,
+                max_iter=max_iter,
+                tol=tol,
+                random_state=seed,
+            )
+            with warnings.catch_warnings():
+                # "Number of distinct clusters found smaller than n_clusters".
+                warnings.simplefilter("ignore")
+                km.fit(x[f])
+            centres[f] = km.cluster_centers_
+            shares[f] = np.bincount(km.labels_, minlength=k) / x.shape[1]
+            inertia[f] = km.inertia_
+            n_iter[f] = km.n_iter_
+        return KMeansResult(centres=centres, shares=shares, inertia=inertia, n_iter=n_iter)
+
+
+class CupyEngine:
+    """:func:`batched_kmeans` on CuPy arrays, on an NVIDIA GPU; results stay on the GPU."""
+
+    name = "cupy"
+
+    def __init__(self) -> None:
+        try:
+            import cupy
+
+            if cupy.cuda.runtime.getDeviceCount() < 1:
+                raise RuntimeError("no CUDA device")
+        except Exception as exc:  # ImportError, or CUDA errors when there is no GPU
+            raise MoviebarcodeError(
+                "the cupy engine needs CuPy and an NVIDIA GPU: "
+                f"pip install 'moviebarcode[gpu]' ({type(exc).__name__}: {exc})"
+            ) from exc
+        self._cupy = cupy
+
+    def fit(
+        self, pixels: Array, k: int, *, n_init: int, max_iter: int, tol: float, seed: int
+    ) -> KMeansResult:
+        cp = self._cupy
+        x = cp.asarray(pixels, dtype=cp.float32)
+        return batched_kmeans(
+            x, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, xp=cp
+        )
+
+
+class CumlEngine:
+    """RAPIDS cuML's ``KMeans``, frame by frame on the GPU; results are NumPy arrays."""
+
+    name = "cuml"
+
+    def __init__(self) -> None:
+        try:
+            import cupy
+            from cuml.cluster import KMeans
+        except Exception as exc:
+            raise MoviebarcodeError(
+                "the cuml engine needs RAPIDS cuML and an NVIDIA GPU: "
+                f"pip install 'moviebarcode[gpu]' ({type(exc).__name__}: {exc})"
+            ) from exc
+        self._cupy = cupy
+        self._kmeans = KMeans
+
+    def fit(
+        self, pixels: Array, k: int, *, n_init: int, max_iter: int, tol: float, seed: int
+    ) -> KMeansResult:
+        cp = self._cupy
+        x = cp.asarray(pixels, dtype=cp.float32)
+        n_frames, n_pixels, _ = x.shape
+        centres = np.zeros((n_frames, k, 3), dtype=np.float32)
+        shares = np.zeros((n_frames, k), dtype=np.float32)
+        inertia = np.zeros(n_frames, dtype=np.float64)
+        n_iter = np.zeros(n_frames, dtype=np.int32)
+        for f in range(n_frames):
+            km = self._kmeans(
+                n_clusters=k,
+                init="k-means++",
+                n_init=n_init,
+                max_iter=max_iter,
+                tol=tol,
+                random_state=seed,
+                output_type="numpy",
+            )
+            km.fit(x[f])
+            labels = np.asarray(km.labels_).astype(np.int64)
+            centres[f] = np.asarray(km.cluster_centers_)
+            shares[f] = np.bincount(labels, minlength=k) / n_pixels
+            inertia[f] = float(km.inertia_)
+            n_iter[f] = int(km.n_iter_)
+        return KMeansResult(centres=centres, shares=shares, inertia=inertia, n_iter=n_iter)
+
+
+_ENGINES: dict[str, type] = {
+    "numpy": NumpyEngine,
+    "sklearn": SklearnEngine,
+    "cupy": CupyEngine,
+    "cuml": CumlEngine,
+}
+
+
+def available_engines() -> list[str]:
+    """Names of all engines, usable or not (``get_engine`` says why one is not)."""
+    return list(_ENGINES)
+
+
+def get_engine(name: str) -> Engine:
+    """The engine called ``name``: "numpy", "sklearn", "cupy" or "cuml".
+
+    Raises
+    ------
+    MoviebarcodeError
+        If the name is unknown, or the engine's library (or GPU) is missing.
+    """
+    try:
+        cls = _ENGINES[name]
+    except KeyError:
+        raise MoviebarcodeError(
+            f"unknown clustering engine {name!r}; choose one of {', '.join(_ENGINES)}"
+        ) from None
+    return cls()
