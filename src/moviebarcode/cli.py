@@ -85,7 +85,7 @@ def hms(seconds: float | None) -> str:
 @click.option("--ffmpeg", "ffmpeg_path", metavar="PATH", envvar="MOVIEBARCODE_FFMPEG",
               help="ffmpeg binary to use (default: ffmpeg on PATH, else the one from "
                    "imageio-ffmpeg). Also $MOVIEBARCODE_FFMPEG.")
-def main(ffmpeg_path: str | None) -> None:
+def cli(ffmpeg_path: str | None) -> None:
     """Turn a film into a movie barcode, in two stages.
 
     \b
@@ -101,8 +101,8 @@ def main(ffmpeg_path: str | None) -> None:
         set_ffmpeg(ffmpeg_path)
 
 
-@main.command()
-@click.argument("movie", type=click.Path(dir_okay=False, path_type=Path))
+@cli.command()
+@click.argument("movie", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), metavar="STORE",
               help="Store to write [default: cache/<movie stem>.zarr].")
 @click.option("--every", type=int, metavar="N",
@@ -179,7 +179,7 @@ def prep(movie, output, every, fps, columns, start, end, width, height, size, cr
         click.echo(f"{result.store}: {result.status}, {result.frames} frames")
 
 
-@main.command()
+@cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @friendly_errors
@@ -246,3 +246,17 @@ def store_summary(store) -> dict:
         "layout": meta["layout_version"],
         "results": store.list_results(),
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: click's usage errors become one line too (exit 2), like library errors."""
+    try:
+        rv = cli.main(args=argv, prog_name="moviebarcode", standalone_mode=False)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "moviebarcode"
+        _fail(f"{exc.format_message()} (see '{where} --help')", 2)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except click.Abort:
+        _fail("interrupted", 130)
+    sys.exit(rv if isinstance(rv, int) else 0)

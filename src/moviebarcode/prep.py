@@ -65,7 +65,7 @@ class PrepRequest:
 @dataclass
 class PrepResult:
     store: Path
-    status: str  # "created", "resumed" or "up to date"
+    status: str  # "created", "resumed", "resumed from the start" or "up to date"
     frames: int
     warnings: list[str]
 
@@ -221,7 +221,10 @@ def prep(movie: str | os.PathLike, request: PrepRequest, *, output: str | os.Pat
     with store.lock():
         if on_start:
             on_start(info, sampling, store)
-        report = _decode_into(store, info, sampling, picture, progress)
+        done_before = store.frames_done
+        report, seeked = _decode_into(store, info, sampling, picture, progress)
+        if status == "resumed" and done_before and not seeked:
+            status = "resumed from the start"
         n = store.frames_done
         if n == 0:
             msg = report.errors[-1]["message"] if report.errors else "no frames in the chosen range"
@@ -259,11 +262,11 @@ def _decode_into(store: FrameStore, info: MovieInfo, sampling: Sampling, picture
         resumed = dataclasses.replace(sampling, max_frames=remaining)
         decoder = Decoder(info, resumed, picture, index_offset=idx_last, seek=seek)
         if _run_decoder(store, decoder, _Appender(store), progress, (t_last, idx_last, pixels)):
-            return decoder.report
+            return decoder.report, True
         store.truncate(done)  # seek was not exact for this file: decode from the start instead
     decoder = Decoder(info, sampling, picture)
     _run_decoder(store, decoder, _Appender(store, skip=done), progress)
-    return decoder.report
+    return decoder.report, False
 
 
 def _hms(seconds: float) -> str:
