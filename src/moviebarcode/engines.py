@@ -50,9 +50,7 @@ class NumpyEngine:
         if hasattr(pixels, "get"):
             pixels = pixels.get()
         x = np.asarray(pixels, dtype=np.float32)
-        return batched_kmeans(
-            x, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, xp=np
-        )
+        return batched_kmeans(x, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, xp=np)
 
 
 class SklearnEngine:
@@ -125,9 +123,7 @@ class CupyEngine:
     ) -> KMeansResult:
         cp = self._cupy
         x = cp.asarray(pixels, dtype=cp.float32)
-        return batched_kmeans(
-            x, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, xp=cp
-        )
+        return batched_kmeans(x, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, xp=cp)
 
 
 class CumlEngine:

