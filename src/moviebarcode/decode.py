@@ -90,6 +90,7 @@ class Picture:
     tonemap: bool = False  # HDR (PQ/HLG) -> SDR bt709 via zscale + tonemap
     color_matrix: str = "bt709"  # YUV->RGB matrix for untagged sources
     color_range: str = "tv"
+    hdr_transfer: str = "smpte2084"  # zscale's name of the HDR transfer: smpte2084 or arib-std-b67
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -128,7 +129,9 @@ def _filter_graph(info: MovieInfo, sampling: Sampling, picture: Picture, index_o
     if picture.tonemap:
         v = v.filter("scale", picture.width, picture.height, flags=SCALE_FLAGS)
         v = v.filter("format", "yuv444p16le")
-        v = v.filter("zscale", t="linear", npl=100)
+        # say what the input is, in case the stream is tagged only in part
+        v = v.filter("zscale", tin=picture.hdr_transfer, pin="bt2020", min="2020_ncl",
+                     rin="limited" if picture.color_range == "tv" else "full", t="linear", npl=100)
         v = v.filter("format", "gbrpf32le")
         v = v.filter("zscale", p="bt709")
         v = v.filter("tonemap", tonemap="hable", desat=0)
@@ -296,7 +299,8 @@ class Decoder:
             log.join(timeout=5)
         self.report.returncode = proc.returncode
         if proc.returncode != 0 and not self.report.errors:
-            reason = log.tail[-1] if log.tail else f"exit status {proc.returncode}"
+            errs = [ln for ln in log.tail if _ERROR.search(ln)]
+            reason = (errs or list(log.tail) or [f"exit status {proc.returncode}"])[0]
             self.report.errors.append({"time": self.report.last_time, "message": reason})
             self.report.error_count += 1
 
@@ -384,8 +388,9 @@ def picture_for(info: MovieInfo, crop: Crop | None, out: tuple[int, int], *,
         matrix = "bt709"
     rng = "pc" if info.color_range == "pc" or info.pix_fmt.startswith("yuvj") else "tv"
     do_tonemap = info.hdr if tonemap is None else tonemap
+    hdr_transfer = "arib-std-b67" if info.color_transfer == "arib-std-b67" else "smpte2084"
     return Picture(width=out[0], height=out[1], crop=crop, tonemap=do_tonemap, color_matrix=matrix,
-                   color_range=rng)
+                   color_range=rng, hdr_transfer=hdr_transfer)
 
 
 def check_input(info: MovieInfo, sampling: Sampling) -> None:

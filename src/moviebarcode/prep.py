@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,7 +228,9 @@ def prep(movie: str | os.PathLike, request: PrepRequest, *, output: str | os.Pat
             status = "resumed from the start"
         n = store.frames_done
         if n == 0:
-            msg = report.errors[-1]["message"] if report.errors else "no frames in the chosen range"
+            msg = report.errors[0]["message"] if report.errors else "no frames in the chosen range"
+            if status == "created":
+                shutil.rmtree(store.path, ignore_errors=True)  # nothing worth keeping
             raise InputError(f"{movie}: no frame could be decoded ({msg})")
         expected_end = sampling.end if sampling.end is not None else info.duration
         last = report.last_time
