@@ -23,9 +23,24 @@ def run_ffmpeg(*args: str) -> None:
 def make_clip(path: Path, lavfi: str, *codec: str) -> Path:
     """Encode a lavfi source graph to ``path`` (default: H.264, yuv420p, bt709 tagged)."""
     if not codec:
-        codec = ("-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", "-g", "48",
-                 "-vf", "format=rgb24,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
-                 "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709")
+        codec = (
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "10",
+            "-g",
+            "48",
+            "-vf",
+            "format=rgb24,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+            "-colorspace",
+            "bt709",
+            "-color_primaries",
+            "bt709",
+            "-color_trc",
+            "bt709",
+        )
     run_ffmpeg("-f", "lavfi", "-i", lavfi, *codec, str(path))
     return path
 
@@ -34,16 +49,41 @@ def decoded_times(path: Path) -> np.ndarray:
     """Timestamps (s) of every frame ffmpeg decodes from ``path``, from ffmpeg's own showinfo in
     a plain decode to null: the reference for our frame counts and timestamps."""
     err = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostats", "-copyts", "-start_at_zero", "-i", str(path),
-         "-map", "0:v:0", "-vf", "showinfo=checksum=0", "-fps_mode", "passthrough", "-f", "null",
-         "-"], capture_output=True, text=True, check=True).stderr
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostats",
+            "-copyts",
+            "-start_at_zero",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-vf",
+            "showinfo=checksum=0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     tb = Fraction(*map(int, re.search(r"config in time_base: (\d+)/(\d+)", err).groups()))
     pts = [int(p) for p in re.findall(r"\] n:\s*\d+ pts:\s*(-?\d+)", err)]
     return np.array([float(p * tb) for p in pts])
 
 
-COLOURS = {"red": (255, 0, 0), "green": (0, 128, 0), "blue": (0, 0, 255), "white": (255, 255, 255),
-           "gray": (128, 128, 128), "yellow": (255, 255, 0)}
+COLOURS = {
+    "red": (255, 0, 0),
+    "green": (0, 128, 0),
+    "blue": (0, 0, 255),
+    "white": (255, 255, 255),
+    "gray": (128, 128, 128),
+    "yellow": (255, 255, 0),
+}
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +97,8 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     out = {"colours": make_clip(d / "colours.mp4", segs + concat)}
     # letterboxed: a 320x136 picture padded to 320x240 with black bars
     out["letterbox"] = make_clip(
-        d / "letterbox.mp4",
-        "testsrc2=s=320x136:r=24:d=4,pad=320:240:0:52:black")
+        d / "letterbox.mp4", "testsrc2=s=320x136:r=24:d=4,pad=320:240:0:52:black"
+    )
     # a longer clip for kill-and-resume, with keyframes every 2 s
     out["long"] = make_clip(d / "long.mkv", "testsrc2=s=640x360:r=30:d=40")
     return out

@@ -12,14 +12,20 @@ import time
 import numpy as np
 import pytest
 import zarr
-
 from conftest import DATA, run_ffmpeg
+
 from moviebarcode.store import FrameStore
 
 
 def cli(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "moviebarcode", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "moviebarcode", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
 
 
 def assert_one_line_error(r, *words):
@@ -38,19 +44,23 @@ def bad_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("bad")
     (d / "empty.mp4").write_bytes(b"")
     (d / "notes.mp4").write_text("this is not a movie\n" * 100)
-    run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "aac",
-               str(d / "audio.m4a"))
+    run_ffmpeg(
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "aac", str(d / "audio.m4a")
+    )
     (d / "dir.mp4").mkdir()
     return d
 
 
-@pytest.mark.parametrize("name, words", [
-    ("missing.mp4", ["no such file"]),
-    ("empty.mp4", ["empty"]),
-    ("notes.mp4", ["notes.mp4"]),
-    ("audio.m4a", ["no video stream"]),
-    ("dir.mp4", ["folder"]),
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("missing.mp4", ["no such file"]),
+        ("empty.mp4", ["empty"]),
+        ("notes.mp4", ["notes.mp4"]),
+        ("audio.m4a", ["no video stream"]),
+        ("dir.mp4", ["folder"]),
+    ],
+)
 def test_bad_movies(bad_files, tmp_path, name, words):
     out = tmp_path / "x.zarr"
     r = cli("prep", bad_files / name, "-o", out)
@@ -58,19 +68,22 @@ def test_bad_movies(bad_files, tmp_path, name, words):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--every", "0"], ["--every"]),
-    (["--every", "5", "--fps", "2"], ["only one"]),
-    (["--fps", "-1"], ["--fps"]),
-    (["--columns", "0"], ["--columns"]),
-    (["--size", "0x9"], ["size"]),
-    (["--size", "banana"], ["size"]),
-    (["--width", "100", "--height", "50"], ["only one"]),
-    (["--start", "10", "--end", "5"], ["--end"]),
-    (["--start", "1:00:00"], ["past the end"]),
-    (["--start", "abc"], ["not a time"]),
-    (["--crop", "maybe"], ["crop"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--every", "0"], ["--every"]),
+        (["--every", "5", "--fps", "2"], ["only one"]),
+        (["--fps", "-1"], ["--fps"]),
+        (["--columns", "0"], ["--columns"]),
+        (["--size", "0x9"], ["size"]),
+        (["--size", "banana"], ["size"]),
+        (["--width", "100", "--height", "50"], ["only one"]),
+        (["--start", "10", "--end", "5"], ["--end"]),
+        (["--start", "1:00:00"], ["past the end"]),
+        (["--start", "abc"], ["not a time"]),
+        (["--crop", "maybe"], ["crop"]),
+    ],
+)
 def test_nonsense_options(tmp_path, args, words):
     out = tmp_path / "x.zarr"
     r = cli("prep", DATA / "bbb_excerpt_mpeg4.mkv", "-o", out, *args)
@@ -126,8 +139,12 @@ def test_kill_and_resume_is_byte_identical(clips, tmp_path, mode, how):
     full = tmp_path / "full.zarr"
     assert cli("prep", movie, "-o", full, *opts).returncode == 0
     part = tmp_path / "part.zarr"
-    p = subprocess.Popen([sys.executable, "-m", "moviebarcode", "prep", movie, "-o", part, *opts],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "moviebarcode", "prep", movie, "-o", part, *opts],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while _frames_done(part) < 40 and p.poll() is None and time.time() < deadline:
         time.sleep(0.005)

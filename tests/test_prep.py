@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import COLOURS, DATA, decoded_times
+
 from moviebarcode.errors import StoreError
 from moviebarcode.prep import PrepRequest, prep
 from moviebarcode.store import FrameStore
@@ -34,12 +34,15 @@ def test_colours_counts_and_times(clips, tmp_path):
 
 def test_fps_and_columns_sampling(clips, tmp_path):
     ref = decoded_times(clips["colours"])
-    s = FrameStore.open(prep(clips["colours"], PrepRequest(fps=2), output=tmp_path / "f.zarr").store)
+    s = FrameStore.open(
+        prep(clips["colours"], PrepRequest(fps=2), output=tmp_path / "f.zarr").store
+    )
     # the first frame in each half-second bucket
     assert s.frames_done == 16
     np.testing.assert_allclose(s.times, ref[::12], atol=1e-6)
     s = FrameStore.open(
-        prep(clips["colours"], PrepRequest(columns=5), output=tmp_path / "c.zarr").store)
+        prep(clips["colours"], PrepRequest(columns=5), output=tmp_path / "c.zarr").store
+    )
     assert s.frames_done == 5
     # spread evenly: bucket i starts at i * 8/5 s
     expected = [ref[np.searchsorted(ref, i * 8 / 5 - 1e-9)] for i in range(5)]
@@ -47,8 +50,11 @@ def test_fps_and_columns_sampling(clips, tmp_path):
 
 
 def test_start_end(clips, tmp_path):
-    s = FrameStore.open(prep(clips["colours"], PrepRequest(every=6, start=2.5, end=5),
-                             output=tmp_path / "p.zarr").store)
+    s = FrameStore.open(
+        prep(
+            clips["colours"], PrepRequest(every=6, start=2.5, end=5), output=tmp_path / "p.zarr"
+        ).store
+    )
     ref = decoded_times(clips["colours"])
     inside = ref[(ref >= 2.5 - 1e-9) & (ref < 5)]
     np.testing.assert_allclose(s.times, inside[::6], atol=1e-6)
@@ -56,9 +62,13 @@ def test_start_end(clips, tmp_path):
 
 
 def test_size_options(clips, tmp_path):
-    s = FrameStore.open(prep(clips["colours"], PrepRequest(height=45), output=tmp_path / "a.zarr").store)
+    s = FrameStore.open(
+        prep(clips["colours"], PrepRequest(height=45), output=tmp_path / "a.zarr").store
+    )
     assert s.frame_shape == (45, 80)
-    s = FrameStore.open(prep(clips["colours"], PrepRequest(size=(33, 21)), output=tmp_path / "b.zarr").store)
+    s = FrameStore.open(
+        prep(clips["colours"], PrepRequest(size=(33, 21)), output=tmp_path / "b.zarr").store
+    )
     assert s.frame_shape == (21, 33)
 
 
@@ -72,7 +82,8 @@ def test_crop_auto_removes_letterbox(clips, tmp_path):
     rows = s.frames[:].astype(float).mean(axis=(0, 2, 3))
     assert rows.min() > 20
     none = FrameStore.open(
-        prep(clips["letterbox"], PrepRequest(crop="none"), output=tmp_path / "b.zarr").store)
+        prep(clips["letterbox"], PrepRequest(crop="none"), output=tmp_path / "b.zarr").store
+    )
     assert none.meta["picture"]["crop"] is None
     rows = none.frames[:].astype(float).mean(axis=(0, 2, 3))
     assert rows[:10].max() < 5 and rows[-10:].max() < 5  # the bars are still there
@@ -107,8 +118,15 @@ def test_other_options_need_force(clips, tmp_path):
         prep(clips["colours"], PrepRequest(every=12), output=out)
 
 
-@pytest.mark.parametrize("clip", ["bbb_trailer_h264.mp4", "bbb_excerpt_mpeg4.mkv",
-                                  "oa4_launch_vp8.webm", "shepard_calais_1906_theora.ogv"])
+@pytest.mark.parametrize(
+    "clip",
+    [
+        "bbb_trailer_h264.mp4",
+        "bbb_excerpt_mpeg4.mkv",
+        "oa4_launch_vp8.webm",
+        "shepard_calais_1906_theora.ogv",
+    ],
+)
 def test_real_clips_match_ffmpeg_frame_times(clip, tmp_path):
     movie = DATA / clip
     s = FrameStore.open(prep(movie, PrepRequest(every=10), output=tmp_path / "r.zarr").store)

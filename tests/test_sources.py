@@ -8,8 +8,8 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from conftest import COLOURS, decoded_times, make_clip, run_ffmpeg
+
 from moviebarcode.ffmpegbin import ffmpeg_exe
 from moviebarcode.prep import PrepRequest, prep
 from moviebarcode.probe import probe
@@ -22,9 +22,10 @@ def store_of(movie, out, **opts) -> FrameStore:
 
 def test_rotated_phone_video(tmp_path):
     # top half red, bottom half blue, then a display matrix turning it 90 degrees
-    src = make_clip(tmp_path / "flat.mp4",
-                    "color=c=red:s=320x90:r=24:d=1[a];color=c=blue:s=320x90:r=24:d=1[b];"
-                    "[a][b]vstack")
+    src = make_clip(
+        tmp_path / "flat.mp4",
+        "color=c=red:s=320x90:r=24:d=1[a];color=c=blue:s=320x90:r=24:d=1[b];[a][b]vstack",
+    )
     rot = tmp_path / "rot.mp4"
     run_ffmpeg("-display_rotation", "90", "-i", str(src), "-c", "copy", str(rot))
     info = probe(rot)
@@ -32,14 +33,32 @@ def test_rotated_phone_video(tmp_path):
     s = store_of(rot, tmp_path / "r.zarr", crop="none")
     assert s.frame_shape == (284, 160)  # portrait: 160 wide, 160 * 320/180 high
     # which side is red: as ffmpeg itself shows the rotated file
-    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(rot), "-frames:v", "1",
-                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True,
-                         check=True).stdout
+    raw = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-i",
+            str(rot),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     ref = np.frombuffer(raw, np.uint8).reshape(320, 180, 3).astype(float)
     ours = s.frames[0].astype(float)
     for half in (slice(0, 40), slice(-40, None)):
-        np.testing.assert_allclose(ours[:, half].mean((0, 1)), ref[:, half].mean((0, 1)) if
-                                   half.start == 0 else ref[:, -45:].mean((0, 1)), atol=6)
+        np.testing.assert_allclose(
+            ours[:, half].mean((0, 1)),
+            ref[:, half].mean((0, 1)) if half.start == 0 else ref[:, -45:].mean((0, 1)),
+            atol=6,
+        )
     assert abs(ours[:, :40, 0].mean() - ours[:, -40:, 0].mean()) > 200  # red on one side only
 
 
@@ -48,8 +67,14 @@ def test_non_square_pixels_and_odd_size(tmp_path):
     clip = make_clip(tmp_path / "sar.mkv", "testsrc2=s=320x240:r=24:d=1,setsar=4/3")
     assert probe(clip).sar == (4, 3)
     assert store_of(clip, tmp_path / "a.zarr").frame_shape == (90, 160)
-    odd = make_clip(tmp_path / "odd.mkv", "testsrc2=s=214x98:r=24:d=1,format=yuv444p,crop=213:97:0:0", "-c:v", "ffv1",
-                    "-pix_fmt", "yuv444p")
+    odd = make_clip(
+        tmp_path / "odd.mkv",
+        "testsrc2=s=214x98:r=24:d=1,format=yuv444p,crop=213:97:0:0",
+        "-c:v",
+        "ffv1",
+        "-pix_fmt",
+        "yuv444p",
+    )
     assert (probe(odd).width, probe(odd).height) == (213, 97)
     s = store_of(odd, tmp_path / "b.zarr", crop="none")
     assert s.frame_shape == (round(160 * 97 / 213), 160)
@@ -57,9 +82,18 @@ def test_non_square_pixels_and_odd_size(tmp_path):
 
 def test_ten_bit_colours(tmp_path):
     segs = "color=c=red:s=320x180:r=24:d=1[a];color=c=gray:s=320x180:r=24:d=1[b];[a][b]concat"
-    clip = make_clip(tmp_path / "10bit.mp4", segs, "-c:v", "libx264", "-crf", "10",
-                     "-vf", "format=rgb24,scale=out_color_matrix=bt709:out_range=tv,"
-                     "format=yuv420p10le", "-colorspace", "bt709")
+    clip = make_clip(
+        tmp_path / "10bit.mp4",
+        segs,
+        "-c:v",
+        "libx264",
+        "-crf",
+        "10",
+        "-vf",
+        "format=rgb24,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p10le",
+        "-colorspace",
+        "bt709",
+    )
     assert probe(clip).bit_depth == 10
     s = store_of(clip, tmp_path / "t.zarr")
     assert s.frames.dtype == np.uint8
@@ -74,7 +108,11 @@ def test_hdr_is_tone_mapped(tmp_path):
         "color=c=0x828282:s=320x180:r=24:d=1[a];testsrc2=s=320x180:r=24:d=1[b];[a][b]concat,"
         "format=rgb24,scale=out_color_matrix=bt2020:out_range=tv,format=yuv420p10le,"
         "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc:range=tv",
-        "-c:v", "libx264", "-crf", "10")
+        "-c:v",
+        "libx264",
+        "-crf",
+        "10",
+    )
     info = probe(clip)
     assert info.hdr and info.color_transfer == "smpte2084" and info.bit_depth == 10
     mapped = store_of(clip, tmp_path / "m.zarr")
@@ -88,9 +126,14 @@ def test_hdr_is_tone_mapped(tmp_path):
 
 
 def test_variable_frame_rate(tmp_path):
-    clip = make_clip(tmp_path / "vfr.mkv",
-                     "color=c=red:s=160x90:r=24:d=2[a];color=c=blue:s=160x90:r=5:d=2[b];"
-                     "[a][b]concat", "-c:v", "libx264", "-fps_mode", "passthrough")
+    clip = make_clip(
+        tmp_path / "vfr.mkv",
+        "color=c=red:s=160x90:r=24:d=2[a];color=c=blue:s=160x90:r=5:d=2[b];[a][b]concat",
+        "-c:v",
+        "libx264",
+        "-fps_mode",
+        "passthrough",
+    )
     ref = decoded_times(clip)
     steps = np.diff(ref)
     # it really is variable: 24 fps, then about 5 fps (on a 1/24 s grid, in milliseconds)
@@ -117,7 +160,7 @@ def test_truncated_file_keeps_what_decodes(clips, tmp_path):
     n = s.frames_done
     assert 0 < n < full.frames_done
     # the frames it kept are exactly the full film's first frames
-    assert np.array_equal(s.frames[:n - 1], full.frames[:n - 1])
+    assert np.array_equal(s.frames[: n - 1], full.frames[: n - 1])
 
 
 @pytest.mark.parametrize("chunk", [1, 3])

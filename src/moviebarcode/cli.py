@@ -82,9 +82,14 @@ def hms(seconds: float | None) -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="moviebarcode")
-@click.option("--ffmpeg", "ffmpeg_path", metavar="PATH", envvar="MOVIEBARCODE_FFMPEG",
-              help="ffmpeg binary to use (default: ffmpeg on PATH, else the one from "
-                   "imageio-ffmpeg). Also $MOVIEBARCODE_FFMPEG.")
+@click.option(
+    "--ffmpeg",
+    "ffmpeg_path",
+    metavar="PATH",
+    envvar="MOVIEBARCODE_FFMPEG",
+    help="ffmpeg binary to use (default: ffmpeg on PATH, else the one from "
+    "imageio-ffmpeg). Also $MOVIEBARCODE_FFMPEG.",
+)
 def cli(ffmpeg_path: str | None) -> None:
     """Turn a film into a movie barcode, in two stages.
 
@@ -103,33 +108,91 @@ def cli(ffmpeg_path: str | None) -> None:
 
 @cli.command()
 @click.argument("movie", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="STORE",
-              help="Store to write [default: cache/<movie stem>.zarr].")
-@click.option("--every", type=int, metavar="N",
-              help="Keep every Nth decoded frame [default: 24, as in the original barcodes].")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    metavar="STORE",
+    help="Store to write [default: cache/<movie stem>.zarr].",
+)
+@click.option(
+    "--every",
+    type=int,
+    metavar="N",
+    help="Keep every Nth decoded frame [default: 24, as in the original barcodes].",
+)
 @click.option("--fps", type=float, metavar="F", help="Keep F frames per second of film instead.")
-@click.option("--columns", type=int, metavar="C",
-              help="Keep C frames spread evenly over the film (or the --start/--end part).")
-@click.option("--start", type=TimeParam(), default=0.0, show_default=True,
-              help="Start at this time (seconds or hh:mm:ss).")
+@click.option(
+    "--columns",
+    type=int,
+    metavar="C",
+    help="Keep C frames spread evenly over the film (or the --start/--end part).",
+)
+@click.option(
+    "--start",
+    type=TimeParam(),
+    default=0.0,
+    show_default=True,
+    help="Start at this time (seconds or hh:mm:ss).",
+)
 @click.option("--end", type=TimeParam(), help="Stop at this time (seconds or hh:mm:ss).")
-@click.option("--width", type=int, metavar="W",
-              help="Frame width in the store; height follows the aspect ratio [default: 160].")
+@click.option(
+    "--width",
+    type=int,
+    metavar="W",
+    help="Frame width in the store; height follows the aspect ratio [default: 160].",
+)
 @click.option("--height", type=int, metavar="H", help="Frame height; width follows the aspect.")
 @click.option("--size", type=SizeParam(), help="Exact frame size, e.g. 160x90.")
-@click.option("--crop", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
-              help="Detect and remove letterbox/pillarbox black bars before scaling.")
-@click.option("--tonemap", type=click.Choice(["auto", "on", "off"]), default="auto",
-              show_default=True, help="Tone-map HDR (PQ/HLG) to SDR bt709; auto: when HDR.")
-@click.option("--chunk-frames", type=int, metavar="N",
-              help="Frames per Zarr chunk [default: about 8 MiB per chunk].")
-@click.option("--compress", "compressor", type=click.Choice(["none", "zstd"]), default="none",
-              show_default=True, help="Chunk compression (none lets raw bytes go straight to a GPU).")
+@click.option(
+    "--crop",
+    type=click.Choice(["auto", "none"]),
+    default="auto",
+    show_default=True,
+    help="Detect and remove letterbox/pillarbox black bars before scaling.",
+)
+@click.option(
+    "--tonemap",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    show_default=True,
+    help="Tone-map HDR (PQ/HLG) to SDR bt709; auto: when HDR.",
+)
+@click.option(
+    "--chunk-frames",
+    type=int,
+    metavar="N",
+    help="Frames per Zarr chunk [default: about 8 MiB per chunk].",
+)
+@click.option(
+    "--compress",
+    "compressor",
+    type=click.Choice(["none", "zstd"]),
+    default="none",
+    show_default=True,
+    help="Chunk compression (none lets raw bytes go straight to a GPU).",
+)
 @click.option("--force", is_flag=True, help="Prep again even if the store exists (replaces it).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 @friendly_errors
-def prep(movie, output, every, fps, columns, start, end, width, height, size, crop, tonemap,
-         chunk_frames, compressor, force, quiet):
+def prep(
+    movie,
+    output,
+    every,
+    fps,
+    columns,
+    start,
+    end,
+    width,
+    height,
+    size,
+    crop,
+    tonemap,
+    chunk_frames,
+    compressor,
+    force,
+    quiet,
+):
     """Decode MOVIE once into a chunked Zarr frame store.
 
     Frames are sampled, cropped and scaled inside ffmpeg's filter graph and written chunk by
@@ -142,9 +205,20 @@ def prep(movie, output, every, fps, columns, start, end, width, height, size, cr
 
     if sum(x is not None for x in (width, height, size)) > 1:
         raise click.UsageError("use only one of --width, --height and --size")
-    request = PrepRequest(every=every, fps=fps, columns=columns, start=start, end=end,
-                          width=width, height=height, size=size, crop=crop, tonemap=tonemap,
-                          chunk_frames=chunk_frames, compressor=compressor)
+    request = PrepRequest(
+        every=every,
+        fps=fps,
+        columns=columns,
+        start=start,
+        end=end,
+        width=width,
+        height=height,
+        size=size,
+        crop=crop,
+        tonemap=tonemap,
+        chunk_frames=chunk_frames,
+        compressor=compressor,
+    )
     bar = None
     state = {}
 
@@ -157,9 +231,15 @@ def prep(movie, output, every, fps, columns, start, end, width, height, size, cr
         end_t = sampling.end if sampling.end is not None else info.duration
         total = max(0.0, (end_t or 0) - sampling.start) or None
         state["start"] = sampling.start
-        bar = tqdm(total=round(total, 1) if total else None, unit="s", desc=Path(movie).name,
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of film "
-                              "[{elapsed}<{remaining}{postfix}]", dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            total=round(total, 1) if total else None,
+            unit="s",
+            desc=Path(movie).name,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of film "
+            "[{elapsed}<{remaining}{postfix}]",
+            dynamic_ncols=True,
+            leave=False,
+        )
 
     def progress(t, kept):
         if bar is not None:
@@ -168,8 +248,9 @@ def prep(movie, output, every, fps, columns, start, end, width, height, size, cr
             bar.refresh()
 
     try:
-        result = run_prep(movie, request, output=output, force=force, progress=progress,
-                          on_start=on_start)
+        result = run_prep(
+            movie, request, output=output, force=force, progress=progress, on_start=on_start
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -203,9 +284,9 @@ def info(path, as_json):
         lines = [
             f"movie:      {m['path']}",
             f"video:      {m['codec']} {m['pix_fmt']} {m['width']}x{m['height']}"
-            f"{' SAR %d:%d' % tuple(m['sar']) if tuple(m['sar']) != (1, 1) else ''}"
-            f"{' rotated %d' % m['rotation'] if m['rotation'] else ''}"
-            f"{' HDR ' + str(m['color_transfer']) if m['hdr'] else ''}",
+            + (f" SAR {m['sar'][0]}:{m['sar'][1]}" if tuple(m["sar"]) != (1, 1) else "")
+            + (f" rotated {m['rotation']}" if m["rotation"] else "")
+            + f"{' HDR ' + str(m['color_transfer']) if m['hdr'] else ''}",
             f"frame rate: {m['fps'] or '?'} fps",
             f"duration:   {hms(m['duration'])} ({m['duration']} s)",
         ]
@@ -242,7 +323,8 @@ def store_summary(store) -> dict:
         "crop": ("{w}x{h}+{x}+{y}".format(**pic["crop"]) if pic.get("crop") else "none"),
         "tonemap": "HDR -> SDR" if pic.get("tonemap") else "no",
         "decode errors": decode.get("error_count", 0)
-        if not decode.get("truncated_at") else f"truncated at {hms(decode['truncated_at'])}",
+        if not decode.get("truncated_at")
+        else f"truncated at {hms(decode['truncated_at'])}",
         "layout": meta["layout_version"],
         "results": store.list_results(),
     }

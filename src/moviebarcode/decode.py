@@ -51,7 +51,7 @@ class Sampling:
         f, s = repr(float(self.fps)), repr(float(self.start))
         bucket = "floor(({t}-" + s + ")*" + f + "+1e-6)"
         return (
-            # not-equal rather than greater, so that a file whose timestamps jump back keeps being sampled
+            # not-equal rather than greater: a file whose timestamps jump back stays sampled
             # (select's value is an output number: keep it 0 or 1)
             f"gte(isnan(prev_selected_t)+not(eq({bucket.format(t='t')},"
             f"{bucket.format(t='prev_selected_t')})),1)"
@@ -107,8 +107,9 @@ class DecodeReport:
     timestamp_resets: int = 0  # times the source's timestamps jumped back (repaired)
 
 
-def _filter_graph(info: MovieInfo, sampling: Sampling, picture: Picture, index_offset: int,
-                  seek: float | None):
+def _filter_graph(
+    info: MovieInfo, sampling: Sampling, picture: Picture, index_offset: int, seek: float | None
+):
     seek = sampling.start if seek is None else seek
     inp_kwargs = {}
     if seek > 0:
@@ -130,8 +131,15 @@ def _filter_graph(info: MovieInfo, sampling: Sampling, picture: Picture, index_o
         v = v.filter("scale", picture.width, picture.height, flags=SCALE_FLAGS)
         v = v.filter("format", "yuv444p16le")
         # say what the input is, in case the stream is tagged only in part
-        v = v.filter("zscale", tin=picture.hdr_transfer, pin="bt2020", min="2020_ncl",
-                     rin="limited" if picture.color_range == "tv" else "full", t="linear", npl=100)
+        v = v.filter(
+            "zscale",
+            tin=picture.hdr_transfer,
+            pin="bt2020",
+            min="2020_ncl",
+            rin="limited" if picture.color_range == "tv" else "full",
+            t="linear",
+            npl=100,
+        )
         v = v.filter("format", "gbrpf32le")
         v = v.filter("zscale", p="bt709")
         v = v.filter("tonemap", tonemap="hable", desat=0)
@@ -140,8 +148,12 @@ def _filter_graph(info: MovieInfo, sampling: Sampling, picture: Picture, index_o
         v = v.filter("format", "rgb24")
     else:
         v = v.filter(
-            "scale", picture.width, picture.height, flags=SCALE_FLAGS,
-            in_color_matrix=picture.color_matrix, in_range=picture.color_range,
+            "scale",
+            picture.width,
+            picture.height,
+            flags=SCALE_FLAGS,
+            in_color_matrix=picture.color_matrix,
+            in_range=picture.color_range,
         )
         v = v.filter("format", "rgb24")
     out_kwargs = {"format": "rawvideo", "pix_fmt": "rgb24", "fps_mode": "passthrough"}
@@ -150,15 +162,30 @@ def _filter_graph(info: MovieInfo, sampling: Sampling, picture: Picture, index_o
     return ffmpeg.output(v, "pipe:", **out_kwargs)
 
 
-def build_command(info: MovieInfo, sampling: Sampling, picture: Picture, index_offset: int = 0,
-                  seek: float | None = None):
+def build_command(
+    info: MovieInfo,
+    sampling: Sampling,
+    picture: Picture,
+    index_offset: int = 0,
+    seek: float | None = None,
+):
     """The ffmpeg command line (a list) that decodes ``info.path`` as asked. ``seek`` (seconds)
     starts decoding there instead of at ``sampling.start``, frame numbers then counting from
     ``index_offset`` (used to resume)."""
     if picture.tonemap and not has_filter("zscale"):
-        raise FFmpegError("this ffmpeg has no zscale filter, needed to tone-map HDR; try --no-tonemap")
+        raise FFmpegError(
+            "this ffmpeg has no zscale filter, needed to tone-map HDR; try --no-tonemap"
+        )
     args = _filter_graph(info, sampling, picture, index_offset, seek).compile(cmd=ffmpeg_exe())
-    glob = ["-hide_banner", "-nostats", "-nostdin", "-loglevel", "info", "-copyts", "-start_at_zero"]
+    glob = [
+        "-hide_banner",
+        "-nostats",
+        "-nostdin",
+        "-loglevel",
+        "info",
+        "-copyts",
+        "-start_at_zero",
+    ]
     return [args[0], *glob, *args[1:]]
 
 
@@ -258,8 +285,15 @@ class Batch:
 class Decoder:
     """One ffmpeg process; iterate ``batches()``; ``report`` says what went wrong, if anything."""
 
-    def __init__(self, info: MovieInfo, sampling: Sampling, picture: Picture, *,
-                 index_offset: int = 0, seek: float | None = None):
+    def __init__(
+        self,
+        info: MovieInfo,
+        sampling: Sampling,
+        picture: Picture,
+        *,
+        index_offset: int = 0,
+        seek: float | None = None,
+    ):
         self.info = info
         self.picture = picture
         self.cmd = build_command(info, sampling, picture, index_offset, seek)
@@ -273,7 +307,10 @@ class Decoder:
         times = np.empty(chunk, np.float64)
         indices = np.empty(chunk, np.int64)
         self.proc = proc = subprocess.Popen(
-            self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            self.cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             bufsize=0,
         )
         log = _LogReader(proc.stderr, self.index_offset, self.report, frame_interval(self.info))
@@ -318,8 +355,9 @@ class Decoder:
 _CROP = re.compile(r"crop=(\d+):(\d+):(\d+):(\d+)")
 
 
-def detect_crop(info: MovieInfo, start: float = 0.0, end: float | None = None, points: int = 8,
-                frames: int = 6) -> Crop | None:
+def detect_crop(
+    info: MovieInfo, start: float = 0.0, end: float | None = None, points: int = 8, frames: int = 6
+) -> Crop | None:
     """Letterbox/pillarbox detection: ffmpeg's cropdetect at ``points`` places spread over
     [start, end], keeping the union of the boxes (so a dark scene cannot over-crop).
     Returns None when there is nothing to crop."""
@@ -329,9 +367,24 @@ def detect_crop(info: MovieInfo, start: float = 0.0, end: float | None = None, p
     for i in range(points):
         t = start + span * (i + 0.5) / points
         cmd = [
-            ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-ss", f"{t:.3f}", "-i", info.path,
-            "-map", f"0:v:{info.stream}", "-vf", "cropdetect=limit=24:round=2:reset=0:skip=0",
-            "-frames:v", str(frames), "-an", "-f", "null", "-",
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-ss",
+            f"{t:.3f}",
+            "-i",
+            info.path,
+            "-map",
+            f"0:v:{info.stream}",
+            "-vf",
+            "cropdetect=limit=24:round=2:reset=0:skip=0",
+            "-frames:v",
+            str(frames),
+            "-an",
+            "-f",
+            "null",
+            "-",
         ]
         err = subprocess.run(cmd, capture_output=True, text=True, errors="replace").stderr
         found = _CROP.findall(err)
@@ -363,8 +416,14 @@ def decoded_sar(info: MovieInfo) -> float:
     return 1 / s if info.rotation in (90, 270) else s
 
 
-def output_size(info: MovieInfo, crop: Crop | None, *, width: int | None = None,
-                height: int | None = None, size: tuple[int, int] | None = None) -> tuple[int, int]:
+def output_size(
+    info: MovieInfo,
+    crop: Crop | None,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    size: tuple[int, int] | None = None,
+) -> tuple[int, int]:
     """(width, height) of stored frames: ``size`` exactly, or one side given and the other from
     the displayed aspect ratio of the (cropped) picture."""
     if size is not None:
@@ -377,26 +436,41 @@ def output_size(info: MovieInfo, crop: Crop | None, *, width: int | None = None,
     return width, max(1, round(width / aspect))
 
 
-def picture_for(info: MovieInfo, crop: Crop | None, out: tuple[int, int], *,
-                tonemap: bool | None = None) -> Picture:
+def picture_for(
+    info: MovieInfo, crop: Crop | None, out: tuple[int, int], *, tonemap: bool | None = None
+) -> Picture:
     """The Picture for a source: colour matrix and range from its tags, or the usual guesses
     (bt709 for HD, bt601 for SD) when untagged; tone mapping for HDR sources."""
     matrix = info.color_space or ("bt709" if info.height >= 720 else "bt601")
-    matrix = {"smpte170m": "bt601", "bt470bg": "bt601", "bt2020nc": "bt2020", "bt2020c": "bt2020",
-              "fcc": "fcc", "smpte240m": "smpte240m"}.get(matrix, matrix)
+    matrix = {
+        "smpte170m": "bt601",
+        "bt470bg": "bt601",
+        "bt2020nc": "bt2020",
+        "bt2020c": "bt2020",
+        "fcc": "fcc",
+        "smpte240m": "smpte240m",
+    }.get(matrix, matrix)
     if matrix not in ("bt709", "bt601", "bt2020", "fcc", "smpte240m"):
         matrix = "bt709"
     rng = "pc" if info.color_range == "pc" or info.pix_fmt.startswith("yuvj") else "tv"
     do_tonemap = info.hdr if tonemap is None else tonemap
     hdr_transfer = "arib-std-b67" if info.color_transfer == "arib-std-b67" else "smpte2084"
-    return Picture(width=out[0], height=out[1], crop=crop, tonemap=do_tonemap, color_matrix=matrix,
-                   color_range=rng, hdr_transfer=hdr_transfer)
+    return Picture(
+        width=out[0],
+        height=out[1],
+        crop=crop,
+        tonemap=do_tonemap,
+        color_matrix=matrix,
+        color_range=rng,
+        hdr_transfer=hdr_transfer,
+    )
 
 
 def check_input(info: MovieInfo, sampling: Sampling) -> None:
     """Reject options that cannot fit this movie, before anything is written."""
     if info.duration is not None and sampling.start >= info.duration:
         raise InputError(
-            f"--start {sampling.start:g}s is past the end of the movie ({info.duration:g}s)")
+            f"--start {sampling.start:g}s is past the end of the movie ({info.duration:g}s)"
+        )
     if sampling.end is not None and sampling.end <= sampling.start:
         raise InputError("--end must be after --start")

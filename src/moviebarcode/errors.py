@@ -1,4 +1,5 @@
-"""The library's exceptions: every user-facing failure is a MoviebarcodeError with a one-line message."""
+"""The library's exceptions: each user-facing failure is a MoviebarcodeError with a one-line
+message."""
 
 
 class MoviebarcodeError(Exception):

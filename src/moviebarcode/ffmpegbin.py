@@ -1,4 +1,5 @@
-"""Finding the ffmpeg binary: --ffmpeg / $MOVIEBARCODE_FFMPEG, then ffmpeg on PATH, then imageio-ffmpeg's."""
+"""Finding the ffmpeg binary: --ffmpeg / $MOVIEBARCODE_FFMPEG, then ffmpeg on PATH, then the one
+shipped in the imageio-ffmpeg wheel."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def ffmpeg_exe() -> str:
 
 @functools.cache
 def has_filter(name: str) -> bool:
-    """Whether the chosen ffmpeg has the filter ``name`` (e.g. zscale, needed for HDR tone mapping)."""
+    """Whether the chosen ffmpeg has the filter ``name`` (zscale is needed for HDR tone mapping)."""
     out = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-filters"], capture_output=True, text=True, check=False
     ).stdout

@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from moviebarcode.decode import (
-    Crop, Decoder, Picture, Sampling, check_input, detect_crop, output_size, picture_for,
+    Crop,
+    Decoder,
+    Picture,
+    Sampling,
+    check_input,
+    detect_crop,
+    output_size,
+    picture_for,
 )
 from moviebarcode.errors import InputError, StoreError
 from moviebarcode.probe import MovieInfo, frame_interval, probe
@@ -82,11 +89,14 @@ def resolve_sampling(info: MovieInfo, req: PrepRequest) -> Sampling:
     if req.columns is not None:
         end = req.end if req.end is not None else info.duration
         if end is None:
-            raise InputError("--columns needs the movie's duration, which its container lacks; "
-                             "use --every or --fps")
+            raise InputError(
+                "--columns needs the movie's duration, which its container lacks; "
+                "use --every or --fps"
+            )
         span = end - req.start
-        return Sampling(every=None, fps=req.columns / span, start=req.start, end=req.end,
-                        max_frames=req.columns)
+        return Sampling(
+            every=None, fps=req.columns / span, start=req.start, end=req.end, max_frames=req.columns
+        )
     if req.fps is not None:
         return Sampling(every=None, fps=req.fps, start=req.start, end=req.end)
     return Sampling(every=req.every or 24, start=req.start, end=req.end)
@@ -129,7 +139,11 @@ class _Appender:
         while len(frames):
             take = min(c - self.fill, len(frames))
             sl = slice(self.fill, self.fill + take)
-            self.frames[sl], self.times[sl], self.indices[sl] = frames[:take], times[:take], indices[:take]
+            self.frames[sl], self.times[sl], self.indices[sl] = (
+                frames[:take],
+                times[:take],
+                indices[:take],
+            )
             self.fill += take
             self.kept += take
             frames, times, indices = frames[take:], times[take:], indices[take:]
@@ -143,8 +157,13 @@ class _Appender:
             self.fill = 0
 
 
-def _run_decoder(store: FrameStore, decoder: Decoder, appender: _Appender, progress: Progress | None,
-                 verify_first: tuple[float, int, np.ndarray] | None = None) -> bool:
+def _run_decoder(
+    store: FrameStore,
+    decoder: Decoder,
+    appender: _Appender,
+    progress: Progress | None,
+    verify_first: tuple[float, int, np.ndarray] | None = None,
+) -> bool:
     """Decode into the store. With ``verify_first``, the first kept frame must be the store's
     last frame (time, index, pixels); returns False (having written nothing) if it is not."""
     first = verify_first is not None
@@ -153,8 +172,9 @@ def _run_decoder(store: FrameStore, decoder: Decoder, appender: _Appender, progr
         if first:
             first = False
             t, idx, pixels = verify_first
-            if not (abs(times[0] - t) < 1e-6 and indices[0] == idx
-                    and np.array_equal(frames[0], pixels)):
+            if not (
+                abs(times[0] - t) < 1e-6 and indices[0] == idx and np.array_equal(frames[0], pixels)
+            ):
                 decoder.close()
                 return False
             frames, times, indices = frames[1:], times[1:], indices[1:]
@@ -167,9 +187,15 @@ def _run_decoder(store: FrameStore, decoder: Decoder, appender: _Appender, progr
     return True
 
 
-def prep(movie: str | os.PathLike, request: PrepRequest, *, output: str | os.PathLike | None = None,
-         force: bool = False, progress: Progress | None = None,
-         on_start: Callable[[MovieInfo, Sampling, FrameStore], None] | None = None) -> PrepResult:
+def prep(
+    movie: str | os.PathLike,
+    request: PrepRequest,
+    *,
+    output: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    on_start: Callable[[MovieInfo, Sampling, FrameStore], None] | None = None,
+) -> PrepResult:
     """Decode ``movie`` into a frame store (see store.py), or finish or confirm an existing one.
 
     Raises InputError / StoreError / FFmpegError with a one-line message on bad input.
@@ -187,12 +213,16 @@ def prep(movie: str | os.PathLike, request: PrepRequest, *, output: str | os.Pat
         store = FrameStore.open(out, writable=True)
         meta = store.meta
         if not same_source(meta["source"]["fingerprint"], fp):
-            raise StoreError(f"{out} was made from a different or changed file "
-                             f"({meta['source']['path']}); use --force to prep it again")
+            raise StoreError(
+                f"{out} was made from a different or changed file "
+                f"({meta['source']['path']}); use --force to prep it again"
+            )
         if meta["request"] != request.to_dict():
             diff = ", ".join(k for k, v in request.to_dict().items() if meta["request"].get(k) != v)
-            raise StoreError(f"{out} was prepped with other options ({diff}); use --force to "
-                             f"replace it, or -o for another store")
+            raise StoreError(
+                f"{out} was prepped with other options ({diff}); use --force to "
+                f"replace it, or -o for another store"
+            )
         if store.complete:
             return PrepResult(out, "up to date", store.frames_done, [])
 
@@ -200,25 +230,35 @@ def prep(movie: str | os.PathLike, request: PrepRequest, *, output: str | os.Pat
         crop: Crop | None = None
         if request.crop == "auto":
             crop = detect_crop(info, sampling.start, sampling.end)
-        size = output_size(info, crop, width=request.width, height=request.height,
-                           size=request.size)
+        size = output_size(
+            info, crop, width=request.width, height=request.height, size=request.size
+        )
         tonemap = {"auto": None, "on": True, "off": False}[request.tonemap]
         picture = picture_for(info, crop, size, tonemap=tonemap)
         chunk = request.chunk_frames or default_chunk_frames(size[1], size[0])
-        store = FrameStore.create(out, frame_shape=(size[1], size[0]), chunk_frames=chunk,
-                                  compressor=request.compressor, attrs={
-                                      "source": {"path": info.path, "fingerprint": fp},
-                                      "probe": info.to_dict(),
-                                      "request": request.to_dict(),
-                                      "sampling": dataclasses.asdict(sampling),
-                                      "picture": picture.to_dict(),
-                                  })
+        store = FrameStore.create(
+            out,
+            frame_shape=(size[1], size[0]),
+            chunk_frames=chunk,
+            compressor=request.compressor,
+            attrs={
+                "source": {"path": info.path, "fingerprint": fp},
+                "probe": info.to_dict(),
+                "request": request.to_dict(),
+                "sampling": dataclasses.asdict(sampling),
+                "picture": picture.to_dict(),
+            },
+        )
         status = "created"
     else:
         status = "resumed"
     meta = store.meta
-    picture = Picture(**{**meta["picture"], "crop": Crop(**meta["picture"]["crop"])
-                         if meta["picture"]["crop"] else None})
+    picture = Picture(
+        **{
+            **meta["picture"],
+            "crop": Crop(**meta["picture"]["crop"]) if meta["picture"]["crop"] else None,
+        }
+    )
     with store.lock():
         if on_start:
             on_start(info, sampling, store)
@@ -234,26 +274,42 @@ def prep(movie: str | os.PathLike, request: PrepRequest, *, output: str | os.Pat
             raise InputError(f"{movie}: no frame could be decoded ({msg})")
         expected_end = sampling.end if sampling.end is not None else info.duration
         last = report.last_time
-        decode_meta = {"errors": report.errors, "error_count": report.error_count,
-                       "returncode": report.returncode, "last_decoded_time": last,
-                       "timestamp_resets": report.timestamp_resets,
-                       "truncated_at": None}
-        if expected_end is not None and last is not None and \
-                last < expected_end - max(1.0, 3 * frame_interval(info)):
+        decode_meta = {
+            "errors": report.errors,
+            "error_count": report.error_count,
+            "returncode": report.returncode,
+            "last_decoded_time": last,
+            "timestamp_resets": report.timestamp_resets,
+            "truncated_at": None,
+        }
+        if (
+            expected_end is not None
+            and last is not None
+            and last < expected_end - max(1.0, 3 * frame_interval(info))
+        ):
             decode_meta["truncated_at"] = last
-            warnings.append(f"decoding stopped at {_hms(last)} of {_hms(expected_end)}: the file "
-                            f"looks truncated or corrupt; kept the {n} frames before that")
+            warnings.append(
+                f"decoding stopped at {_hms(last)} of {_hms(expected_end)}: the file "
+                f"looks truncated or corrupt; kept the {n} frames before that"
+            )
         elif report.error_count:
             when = report.errors[0]["time"]
             at = f" (first at {_hms(when)})" if when is not None else ""
-            warnings.append(f"ffmpeg reported {report.error_count} decoding error(s){at}; "
-                            f"kept every frame that decoded")
+            warnings.append(
+                f"ffmpeg reported {report.error_count} decoding error(s){at}; "
+                f"kept every frame that decoded"
+            )
         store.mark_complete(decode=decode_meta, frames=n)
     return PrepResult(out, status, n, warnings)
 
 
-def _decode_into(store: FrameStore, info: MovieInfo, sampling: Sampling, picture: Picture,
-                 progress: Progress | None):
+def _decode_into(
+    store: FrameStore,
+    info: MovieInfo,
+    sampling: Sampling,
+    picture: Picture,
+    progress: Progress | None,
+):
     done = store.frames_done
     store.truncate(done)
     if done:

@@ -74,8 +74,11 @@ _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _START = re.compile(r"start: (-?[\d.]+)")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _DEPTH = re.compile(r"(?:p|le|be)?(\d{2})(?:le|be)$")
-_FAIL = re.compile(r"(Invalid data found|No such file|Permission denied|could not find codec|"
-                   r"Error opening input|End of file)", re.I)
+_FAIL = re.compile(
+    r"(Invalid data found|No such file|Permission denied|could not find codec|"
+    r"Error opening input|End of file)",
+    re.I,
+)
 
 
 def _rate(m: re.Match | None) -> float | None:
@@ -86,13 +89,16 @@ def _rate(m: re.Match | None) -> float | None:
 
 
 def _colours(spec: str | None) -> dict:
-    """Parse the parenthesis after the pixel format: '(tv, bt2020nc/bt2020/smpte2084, progressive)'."""
+    """Parse what follows the pixel format: '(tv, bt2020nc/bt2020/smpte2084, progressive)'."""
     out: dict = {}
     for tok in (t.strip() for t in (spec or "").split(",")):
         if tok in ("tv", "pc"):
             out["color_range"] = tok
-        elif tok and tok not in ("progressive", "top first", "bottom first", "top coded first (swapped)") \
-                and not tok.startswith(("topleft", "left", "center", "top", "bottom")):
+        elif (
+            tok
+            and tok not in ("progressive", "top first", "bottom first", "top coded first (swapped)")
+            and not tok.startswith(("topleft", "left", "center", "top", "bottom"))
+        ):
             parts = tok.split("/")
             if len(parts) == 3:
                 out["color_space"], out["color_primaries"], out["color_transfer"] = parts
@@ -128,7 +134,11 @@ def parse_ffmpeg_info(text: str, path: str) -> MovieInfo:
             continue
         sar = (1, 1)
         if s := _SAR.search(body):
-            sar = (int(s.group(1)), int(s.group(2))) if int(s.group(1)) and int(s.group(2)) else (1, 1)
+            sar = (
+                (int(s.group(1)), int(s.group(2)))
+                if int(s.group(1)) and int(s.group(2))
+                else (1, 1)
+            )
         rotation = 0
         for follow in lines[i + 1 :]:
             if _STREAM.match(follow):
@@ -152,7 +162,9 @@ def parse_ffmpeg_info(text: str, path: str) -> MovieInfo:
             fps=fps,
             rotation=rotation if rotation in (0, 90, 180, 270) else 0,
             stream=video_seen,
-            bit_depth=int(depth.group(1)) if depth and int(depth.group(1)) in (9, 10, 12, 14, 16) else 8,
+            bit_depth=int(depth.group(1))
+            if depth and int(depth.group(1)) in (9, 10, 12, 14, 16)
+            else 8,
             **_colours(v.group(3)),
         )
     if any(_STREAM.match(line) for line in lines):
@@ -181,7 +193,10 @@ def probe(path: str | os.PathLike) -> MovieInfo:
     p = check_readable(path)
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(p)],
-        capture_output=True, text=True, errors="replace", check=False,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        check=False,
     )
     info = parse_ffmpeg_info(proc.stderr, str(p.resolve()))
     if info.duration is not None and not math.isfinite(info.duration):

@@ -84,8 +84,15 @@ class FrameStore:
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike, *, frame_shape: tuple[int, int], chunk_frames: int,
-               attrs: dict, compressor: str = "none") -> FrameStore:
+    def create(
+        cls,
+        path: str | os.PathLike,
+        *,
+        frame_shape: tuple[int, int],
+        chunk_frames: int,
+        attrs: dict,
+        compressor: str = "none",
+    ) -> FrameStore:
         """Create an empty, incomplete store at ``path``, replacing whatever was there."""
         p = Path(path)
         if p.exists():
@@ -96,12 +103,25 @@ class FrameStore:
         compressors = None
         if compressor == "zstd":
             compressors = zarr.codecs.ZstdCodec(level=3)
-        g.create_array("frames", shape=(0, h, w, 3), chunks=(chunk_frames, h, w, 3),
-                       dtype="uint8", compressors=compressors, fill_value=0,
-                       dimension_names=["frame", "y", "x", "rgb"])
+        g.create_array(
+            "frames",
+            shape=(0, h, w, 3),
+            chunks=(chunk_frames, h, w, 3),
+            dtype="uint8",
+            compressors=compressors,
+            fill_value=0,
+            dimension_names=["frame", "y", "x", "rgb"],
+        )
         for name, dt in (("time", "float64"), ("index", "int64")):
-            g.create_array(name, shape=(0,), chunks=(chunk_frames,), dtype=dt, compressors=None,
-                           fill_value=0, dimension_names=["frame"])
+            g.create_array(
+                name,
+                shape=(0,),
+                chunks=(chunk_frames,),
+                dtype=dt,
+                compressors=None,
+                fill_value=0,
+                dimension_names=["frame"],
+            )
         meta = {
             "layout_version": LAYOUT_VERSION,
             "complete": False,
@@ -133,7 +153,8 @@ class FrameStore:
         if version != LAYOUT_VERSION:
             raise StoreError(
                 f"{p}: store layout version {version!r} is not supported by this moviebarcode "
-                f"(it reads version {LAYOUT_VERSION}); re-run prep with --force")
+                f"(it reads version {LAYOUT_VERSION}); re-run prep with --force"
+            )
         return cls(p, g)
 
     # -- attributes --------------------------------------------------------------------------
@@ -178,7 +199,8 @@ class FrameStore:
         if not self.complete:
             raise StoreError(
                 f"{self.path}: incomplete store ({self.frames_done} frames so far; the prep was "
-                f"interrupted); run `moviebarcode prep` again to finish it")
+                f"interrupted); run `moviebarcode prep` again to finish it"
+            )
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, frames: np.ndarray, times: np.ndarray, indices: np.ndarray) -> None:
@@ -217,7 +239,9 @@ class FrameStore:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise StoreError(f"{self.path}: another moviebarcode process is writing it") from None
+                raise StoreError(
+                    f"{self.path}: another moviebarcode process is writing it"
+                ) from None
             yield
         finally:
             os.close(fd)
@@ -247,8 +271,15 @@ class FrameStore:
             return None
         return out
 
-    def save_result(self, k: int, key: str, params: dict, centres: np.ndarray,
-                    shares: np.ndarray, inertia: np.ndarray) -> None:
+    def save_result(
+        self,
+        k: int,
+        key: str,
+        params: dict,
+        centres: np.ndarray,
+        shares: np.ndarray,
+        inertia: np.ndarray,
+    ) -> None:
         """Write a clustering result. It is written under a temporary name and renamed into
         place, so readers never see half a result and two writers cannot mix their arrays."""
         final = self.result_path(k, key)
@@ -261,8 +292,13 @@ class FrameStore:
         g = zarr.open_group(tmp, mode="w", zarr_format=3)
         n = centres.shape[0]
         for name, arr in (("centres", centres), ("shares", shares), ("inertia", inertia)):
-            a = g.create_array(name, shape=arr.shape, dtype=arr.dtype,
-                               chunks=(max(1, min(n, 65536)), *arr.shape[1:]), compressors=None)
+            a = g.create_array(
+                name,
+                shape=arr.shape,
+                dtype=arr.dtype,
+                chunks=(max(1, min(n, 65536)), *arr.shape[1:]),
+                compressors=None,
+            )
             a[...] = arr
         g.attrs["params"] = params
         try:
