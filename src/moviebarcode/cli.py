@@ -261,6 +261,159 @@ def prep(
 
 
 @cli.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option(
+    "-k", "--k", "k", type=int, default=8, show_default=True, help="Colours (clusters) per frame."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["average", "squeeze", "dominant", "stacked", "least", "equal"]),
+    default="stacked",
+    show_default=True,
+    help="average: mean colour; squeeze: frame squeezed to one column; dominant: the "
+    "most populous cluster; stacked: all k clusters, as tall as their share; "
+    "least: the least populous cluster; equal: all k at equal heights.",
+)
+@click.option(
+    "--sort",
+    type=click.Choice(["share", "lightness", "hue"]),
+    default="share",
+    show_default=True,
+    help="Order of the bands in stacked/equal columns.",
+)
+@click.option(
+    "--space",
+    type=click.Choice(["rgb", "lab"]),
+    default="rgb",
+    show_default=True,
+    help="Cluster in sRGB or in CIELAB (perceptually even).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    metavar="PNG",
+    help="Barcode image [default: next to the store, named after it and the mode].",
+)
+@click.option("--width", type=int, metavar="W", help="Resample the columns to W pixels wide.")
+@click.option("--height", type=int, metavar="H", help="Image height [default: 9/16 of width].")
+@click.option("--label", is_flag=True, help="Add a title and an hh:mm:ss time axis below.")
+@click.option("--title", metavar="TEXT", help="Title for --label [default: the movie's name].")
+@click.option(
+    "--palette",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Also write each frame's colours and shares as .json or .csv.",
+)
+@click.option(
+    "--gamma-naive",
+    is_flag=True,
+    help="average/squeeze: average sRGB values (the old look) instead of linear light.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["numpy", "sklearn", "cupy", "cuml"]),
+    default="numpy",
+    show_default=True,
+    help="Clustering engine.",
+)
+@click.option(
+    "--n-init",
+    type=int,
+    default=4,
+    show_default=True,
+    help="k-means restarts per frame (the best is kept).",
+)
+@click.option("--max-iter", type=int, default=100, show_default=True, help="k-means iterations.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--recompute", is_flag=True, help="Cluster again even if the result is cached.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
+@click.option("-v", "--verbose", is_flag=True, help="Say what was cached and how long it took.")
+@friendly_errors
+def render(
+    store,
+    k,
+    mode,
+    sort,
+    space,
+    output,
+    width,
+    height,
+    label,
+    title,
+    palette,
+    gamma_naive,
+    engine,
+    n_init,
+    max_iter,
+    seed,
+    recompute,
+    quiet,
+    verbose,
+):
+    """Render the barcode of a frame STORE made by `prep`.
+
+    Clusterings are cached in the store: rendering again with another mode, size, sort or label
+    takes a moment; another --k clusters once more and is cached too. The movie file and
+    ffmpeg are not needed.
+    """
+    from moviebarcode.render import ClusterParams, RenderOptions
+    from moviebarcode.render import render as run_render
+    from moviebarcode.store import FrameStore
+
+    opts = RenderOptions(
+        mode=mode,
+        cluster=ClusterParams(k=k, space=space, n_init=n_init, max_iter=max_iter, seed=seed),
+        engine=engine,
+        sort=sort,
+        width=width,
+        height=height,
+        gamma_correct=not gamma_naive,
+        label=label,
+        title=title,
+        palette=palette,
+        recompute=recompute,
+    )
+    bar = None
+    if show_progress(quiet):
+        from tqdm import tqdm
+
+        fs = FrameStore.open(store)
+        bar = tqdm(
+            total=fs.frames_done,
+            unit="frame",
+            desc=f"{mode} k={k}" if mode not in ("average", "squeeze") else mode,
+            dynamic_ncols=True,
+            leave=False,
+        )
+
+    def progress(done):
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    try:
+        result = run_render(store, opts, output=output, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if verbose and result.clusters is not None:
+        c = result.clusters
+        how = (
+            "from the store's cache"
+            if c.cached
+            else (
+                f"computed with {c.params['engine']} in {c.seconds:.2f} s "
+                f"({1000 * c.seconds / max(1, len(c.inertia)):.2f} ms/frame)"
+            )
+        )
+        click.echo(f"clusters: k={c.params['k']} {c.params['space']}, {how}", err=True)
+    if not quiet:
+        click.echo(str(result.image))
+        if result.palette:
+            click.echo(str(result.palette))
+
+
+@cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @friendly_errors

@@ -1,0 +1,277 @@
+"""Stage two: from a complete frame store to a barcode image (and optionally a palette file).
+
+Never decodes: it reads only the store. Clusterings are cached in the store (see store.py), so
+rendering again with another mode, size, sort or label reuses them; another k adds a result.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from moviebarcode import columns as cols
+from moviebarcode.colorspace import lab_to_srgb, srgb_to_lab
+from moviebarcode.engines import get_engine
+from moviebarcode.errors import InputError
+from moviebarcode.image import add_labels, barcode_image, default_height, save_png
+from moviebarcode.palette import write_palette
+from moviebarcode.store import FrameStore
+
+MODES = ("average", "squeeze", "dominant", "stacked", "least", "equal")
+CLUSTER_MODES = ("dominant", "stacked", "least", "equal")
+SPACES = ("rgb", "lab")
+SORTS = ("share", "lightness", "hue")
+# memory for one clustering batch: about F * P * max(k, 8) float32 distances, several times over
+BATCH_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    """What determines a clustering result (the engine does not: results are interchangeable)."""
+
+    k: int = 8
+    space: str = "rgb"
+    n_init: int = 4
+    max_iter: int = 100
+    tol: float = 1e-4
+    seed: int = 0
+
+    def key(self) -> str:
+        """The result's name in the store, under results/k{k}/."""
+        return (
+            f"{self.space}-ninit{self.n_init}-iter{self.max_iter}-tol{self.tol:g}-seed{self.seed}"
+        )
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    mode: str = "stacked"
+    cluster: ClusterParams = field(default_factory=ClusterParams)
+    engine: str = "numpy"
+    sort: str = "share"
+    width: int | None = None
+    height: int | None = None
+    gamma_correct: bool = True
+    label: bool = False
+    title: str | None = None
+    palette: Path | None = None
+    recompute: bool = False
+    batch_frames: int | None = None
+
+
+@dataclass
+class Clusters:
+    """A clustering of every frame: centres (n, k, 3) float32 sRGB 0..255, shares (n, k) float32,
+    inertia (n,) float64 in the clustering space, and how it was obtained."""
+
+    centres: np.ndarray
+    shares: np.ndarray
+    inertia: np.ndarray
+    params: dict
+    cached: bool
+    seconds: float = 0.0
+
+
+@dataclass
+class RenderResult:
+    image: Path
+    palette: Path | None
+    clusters: Clusters | None
+    seconds: float
+
+
+Progress = Callable[[int], None]  # frames done
+
+
+def default_image_path(store: FrameStore, opts: RenderOptions) -> Path:
+    stem = store.path.name.removesuffix(".zarr")
+    tag = opts.mode if opts.mode not in CLUSTER_MODES else f"{opts.mode}-k{opts.cluster.k}"
+    if opts.cluster.space == "lab" and opts.mode in CLUSTER_MODES:
+        tag += "-lab"
+    return store.path.parent / f"{stem}-{tag}.png"
+
+
+def check_options(store: FrameStore, opts: RenderOptions) -> None:
+    if opts.mode not in MODES:
+        raise InputError(f"unknown mode {opts.mode!r}; choose one of {', '.join(MODES)}")
+    c = opts.cluster
+    h, w = store.frame_shape
+    if c.k < 1:
+        raise InputError("--k must be at least 1")
+    if c.k > h * w:
+        raise InputError(f"--k {c.k} is more than a frame's {h * w} pixels")
+    if c.space not in SPACES:
+        raise InputError(f"unknown colour space {c.space!r}; choose rgb or lab")
+    if opts.sort not in SORTS:
+        raise InputError(f"unknown sort {opts.sort!r}; choose one of {', '.join(SORTS)}")
+    if c.n_init < 1 or c.max_iter < 1:
+        raise InputError("--n-init and --max-iter must be at least 1")
+    for name in ("width", "height"):
+        v = getattr(opts, name)
+        if v is not None and v < 1:
+            raise InputError(f"--{name} must be at least 1")
+
+
+def _batch_frames(store: FrameStore, k: int, wanted: int | None) -> int:
+    if wanted:
+        return wanted
+    h, w = store.frame_shape
+    per_frame = h * w * max(k, 8) * 4 * 4
+    return max(1, min(4096, BATCH_BYTES // per_frame))
+
+
+def cluster(
+    store: FrameStore,
+    params: ClusterParams,
+    *,
+    engine: str = "numpy",
+    recompute: bool = False,
+    batch_frames: int | None = None,
+    progress: Progress | None = None,
+) -> Clusters:
+    """The clustering of every frame of ``store`` with ``params``: from the store's cache, or
+    computed with ``engine`` in batches (memory bounded by the batch, not the film) and cached."""
+    store.require_complete()
+    key = params.key()
+    if not recompute:
+        hit = store.load_result(params.k, key)
+        if hit is not None:
+            return Clusters(hit["centres"], hit["shares"], hit["inertia"], hit["params"], True)
+    eng = get_engine(engine)
+    n = store.frames_done
+    k = params.k
+    centres = np.empty((n, k, 3), np.float32)
+    shares = np.empty((n, k), np.float32)
+    inertia = np.empty(n, np.float64)
+    t0 = time.perf_counter()
+    step = _batch_frames(store, k, batch_frames)
+    for start, frames in store.iter_batches(step):
+        m = len(frames)
+        x = frames.reshape(m, -1, 3).astype(np.float32)
+        if params.space == "lab":
+            x = srgb_to_lab(x)
+        res = eng.fit(
+            x,
+            k,
+            n_init=params.n_init,
+            max_iter=params.max_iter,
+            tol=params.tol,
+            seed=params.seed + start,
+        )
+        c = _to_numpy(res.centres)
+        if params.space == "lab":
+            c = lab_to_srgb(c)
+        centres[start : start + m] = c
+        shares[start : start + m] = _to_numpy(res.shares)
+        inertia[start : start + m] = _to_numpy(res.inertia)
+        if progress:
+            progress(start + m)
+    seconds = time.perf_counter() - t0
+    meta = {
+        **asdict(params),
+        "engine": eng.name,
+        "seconds": round(seconds, 3),
+        "frames": n,
+        "centres_space": "srgb",
+    }
+    store.save_result(k, key, meta, centres, shares, inertia)
+    return Clusters(centres, shares, inertia, meta, False, seconds)
+
+
+def _to_numpy(a) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def frame_columns(
+    store: FrameStore,
+    mode: str,
+    *,
+    gamma_correct: bool = True,
+    batch_frames: int | None = None,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Per-frame statistics that need no clustering: ``average`` (n, 3) or ``squeeze`` (n, h, 3),
+    float32 sRGB 0..255, computed batch by batch from the store."""
+    store.require_complete()
+    fn = cols.average_colours if mode == "average" else cols.squeeze_columns
+    parts = []
+    for start, frames in store.iter_batches(batch_frames or 512):
+        parts.append(fn(frames, gamma_correct=gamma_correct))
+        if progress:
+            progress(start + len(frames))
+    return np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
+
+
+def render(
+    store_path: str | os.PathLike,
+    opts: RenderOptions,
+    *,
+    output: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+) -> RenderResult:
+    """Render the barcode of a complete store to a PNG (and the palette file if asked)."""
+    t0 = time.perf_counter()
+    store = FrameStore.open(store_path)
+    store.require_complete()
+    check_options(store, opts)
+    out = Path(output) if output is not None else default_image_path(store, opts)
+    if out.suffix.lower() != ".png":
+        raise InputError(f"{out}: the barcode is written as PNG; give a .png file name")
+    if not out.parent.is_dir():
+        raise InputError(f"output folder {out.parent} does not exist")
+    if opts.palette is not None and opts.palette.suffix.lower() not in (".json", ".csv"):
+        raise InputError(f"{opts.palette}: the palette is written as .json or .csv")
+    n = store.frames_done
+    width = opts.width
+    height = opts.height or default_height(width or n)
+    clusters = None
+    if opts.mode in CLUSTER_MODES or opts.palette is not None:
+        clusters = cluster(
+            store,
+            opts.cluster,
+            engine=opts.engine,
+            recompute=opts.recompute,
+            batch_frames=opts.batch_frames,
+            progress=progress,
+        )
+    if opts.mode in ("average", "squeeze"):
+        columns = frame_columns(
+            store,
+            opts.mode,
+            gamma_correct=opts.gamma_correct,
+            batch_frames=opts.batch_frames,
+            progress=None if clusters else progress,
+        )
+    elif opts.mode == "dominant":
+        columns = cols.dominant(clusters.centres, clusters.shares)
+    elif opts.mode == "least":
+        columns = cols.least(clusters.centres, clusters.shares)
+    else:
+        columns = cols.stacked_columns(
+            clusters.centres, clusters.shares, height, sort=opts.sort, equal=opts.mode == "equal"
+        )
+    img = barcode_image(columns, height=height, width=width)
+    if opts.label:
+        times = store.times
+        meta = store.meta
+        title = opts.title if opts.title is not None else Path(meta["source"]["path"]).stem
+        span = float(times[-1] - times[0]) if n > 1 else 0.0
+        step = span / (n - 1) if n > 1 else 0.0
+        img = add_labels(img, title=title, duration=span + step, start=float(times[0]))
+    save_png(img, out)
+    if opts.palette is not None:
+        write_palette(
+            opts.palette,
+            k=opts.cluster.k,
+            space=opts.cluster.space,
+            times=store.times,
+            indices=store.indices,
+            colours_srgb=clusters.centres,
+            shares=clusters.shares,
+        )
+    return RenderResult(out, opts.palette, clusters, time.perf_counter() - t0)
