@@ -296,7 +296,12 @@ def prep(
     help="Barcode image [default: next to the store, named after it and the mode].",
 )
 @click.option("--width", type=int, metavar="W", help="Resample the columns to W pixels wide.")
-@click.option("--height", type=int, metavar="H", help="Image height [default: 9/16 of width].")
+@click.option(
+    "--height",
+    type=int,
+    metavar="H",
+    help="Image height [default: 9/16 of the width; squeeze: the frames' height].",
+)
 @click.option("--label", is_flag=True, help="Add a title and an hh:mm:ss time axis below.")
 @click.option("--title", metavar="TEXT", help="Title for --label [default: the movie's name].")
 @click.option(

@@ -228,7 +228,8 @@ def render(
         raise InputError(f"{opts.palette}: the palette is written as .json or .csv")
     n = store.frames_done
     width = opts.width
-    height = opts.height or default_height(width or n)
+    # squeeze keeps the frames' own height unless told; the others are 9/16 of the width
+    height = opts.height or (None if opts.mode == "squeeze" else default_height(width or n))
     clusters = None
     if opts.mode in CLUSTER_MODES or opts.palette is not None:
         clusters = cluster(

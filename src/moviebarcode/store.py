@@ -287,7 +287,8 @@ class FrameStore:
         tmp.parent.mkdir(parents=True, exist_ok=True)
         for folder in (self.path / "results", final.parent):
             if not (folder / "zarr.json").exists():
-                with contextlib.suppress(FileExistsError):
+                # another render may create it at the same moment
+                with contextlib.suppress(FileExistsError, zarr.errors.ContainsGroupError):
                     zarr.open_group(folder, mode="a", zarr_format=3)
         g = zarr.open_group(tmp, mode="w", zarr_format=3)
         n = centres.shape[0]

@@ -1,0 +1,301 @@
+"""Stage two: render from the store, each mode on clips with known colours, the result cache,
+no decoding, agreement with scikit-learn on a real clip, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import zarr
+from PIL import Image
+
+from conftest import DATA, make_clip
+from moviebarcode.errors import InputError, StoreError
+from moviebarcode.prep import PrepRequest, prep
+from moviebarcode.render import ClusterParams, RenderOptions, cluster, render
+from moviebarcode.store import FrameStore
+
+
+@pytest.fixture(scope="module")
+def halves(tmp_path_factory):
+    """A store of 6 frames: 2 half red/half blue (left/right), 2 solid green, 2 top white/bottom
+    black."""
+    d = tmp_path_factory.mktemp("halves")
+    clip = make_clip(
+        d / "halves.mkv",
+        "color=c=red:s=80x90:r=4:d=1[r];color=c=blue:s=80x90:r=4:d=1[b];[r][b]hstack[rb];"
+        "color=c=0x00ff00:s=160x90:r=4:d=1[g];"
+        "color=c=white:s=160x45:r=4:d=1[w];color=c=black:s=160x45:r=4:d=1[k];[w][k]vstack[wk];"
+        "[rb][g][wk]concat=n=3",
+        "-c:v",
+        "ffv1",
+        "-pix_fmt",
+        "rgb24",
+    )  # lossless RGB: colours are exact
+    return prep(clip, PrepRequest(every=2, crop="none"), output=d / "halves.zarr").store
+
+
+def columns_of(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def only_colours(pixels, *colours, atol=3) -> bool:
+    """Whether every pixel is within ``atol`` of one of ``colours``."""
+    px = np.asarray(pixels, int).reshape(-1, 1, 3)
+    return bool(np.all(np.any(np.all(np.abs(px - np.array(colours)) <= atol, axis=2), axis=1)))
+
+
+def test_stacked_half_red_half_blue(halves, tmp_path):
+    out = tmp_path / "s.png"
+    render(
+        halves, RenderOptions(mode="stacked", cluster=ClusterParams(k=2), height=100), output=out
+    )
+    img = columns_of(out)
+    assert img.shape == (100, 6, 3)
+    col = img[:, 0].astype(int)
+    reds = np.sum(np.all(np.abs(col - (255, 0, 0)) <= 3, axis=1))
+    blues = np.sum(np.all(np.abs(col - (0, 0, 255)) <= 3, axis=1))
+    assert reds == 50 and blues == 50  # shares 0.5 each, bands fill the column exactly
+    green = img[:, 2].astype(int)
+    assert np.all(np.abs(green - (0, 255, 0)) <= 3)  # a solid frame is one colour
+    s = FrameStore.open(halves)
+    c = cluster(s, ClusterParams(k=2))
+    np.testing.assert_allclose(np.sort(c.shares[:2], axis=1), 0.5, atol=1e-6)
+    np.testing.assert_allclose(c.shares[2].max(), 1.0)
+    assert not np.isnan(c.centres).any()
+
+
+def test_stacked_sorts_and_equal(halves, tmp_path):
+    out = tmp_path / "l.png"
+    render(
+        halves,
+        RenderOptions(mode="stacked", cluster=ClusterParams(k=2), sort="lightness", height=10),
+        output=out,
+    )
+    col = columns_of(out)[:, 4].astype(int)  # white over black frame
+    assert np.all(col[:5] > 250) and np.all(col[5:] < 5)
+    render(halves, RenderOptions(mode="equal", cluster=ClusterParams(k=8), height=8), output=out)
+    col = columns_of(out)[:, 0].astype(int)
+    # all 8 clusters at equal heights: a two-colour frame still shows only its two colours
+    assert only_colours(col, (255, 0, 0), (0, 0, 255))
+
+
+def test_average_dominant_least_squeeze(halves, tmp_path):
+    out = tmp_path / "a.png"
+    render(halves, RenderOptions(mode="average", height=4), output=out)
+    img = columns_of(out).astype(int)
+    # red and blue averaged in linear light: ~188 each, not 128
+    assert np.all(np.abs(img[0, 0] - (188, 0, 188)) <= 3)
+    render(halves, RenderOptions(mode="average", gamma_correct=False, height=4), output=out)
+    assert np.all(np.abs(columns_of(out).astype(int)[0, 0] - (128, 0, 128)) <= 3)
+    render(halves, RenderOptions(mode="squeeze"), output=out)
+    img = columns_of(out).astype(int)
+    assert img.shape == (90, 6, 3)  # the frame's own height
+    assert np.all(img[:40, 4] > 250) and np.all(img[-40:, 4] < 5)  # white top, black bottom
+    # dominant/least on a 75/25 frame: build it from the cached clusters of a known result
+    s = FrameStore.open(halves)
+    c = cluster(s, ClusterParams(k=2))
+    for mode in ("dominant", "least"):
+        render(halves, RenderOptions(mode=mode, cluster=ClusterParams(k=2), height=3), output=out)
+        img = columns_of(out).astype(int)
+        assert np.all(np.abs(img[0, 2] - (0, 255, 0)) <= 3)  # solid: both are its colour
+        i = np.argmax(c.shares[4]) if mode == "dominant" else np.argmin(c.shares[4])
+        np.testing.assert_allclose(img[0, 4], c.centres[4, i], atol=1)
+
+
+def test_lab_space(halves, tmp_path):
+    out = tmp_path / "lab.png"
+    render(
+        halves,
+        RenderOptions(mode="stacked", cluster=ClusterParams(k=2, space="lab"), height=10),
+        output=out,
+    )
+    col = columns_of(out)[:, 0].astype(int)
+    assert only_colours(col, (255, 0, 0), (0, 0, 255))
+
+
+def test_cache_other_k_and_recompute(halves, tmp_path, monkeypatch):
+    s = FrameStore.open(halves)
+    a = cluster(s, ClusterParams(k=3))
+    assert not a.cached
+    b = cluster(s, ClusterParams(k=3))
+    assert b.cached
+    np.testing.assert_array_equal(a.centres, b.centres)
+    # a cached render does not cluster at all
+    import moviebarcode.render as r
+
+    def boom(*a, **k):
+        raise AssertionError("clustered again")
+
+    monkeypatch.setattr(r, "get_engine", boom)
+    render(
+        halves,
+        RenderOptions(mode="dominant", cluster=ClusterParams(k=3), width=12),
+        output=tmp_path / "x.png",
+    )
+    monkeypatch.undo()
+    cluster(s, ClusterParams(k=4))
+    ks = sorted({r["k"] for r in s.list_results()})
+    assert {3, 4} <= set(ks)
+    assert not cluster(s, ClusterParams(k=3), recompute=True).cached
+
+
+def test_palette_export(halves, tmp_path):
+    pj, pc = tmp_path / "p.json", tmp_path / "p.csv"
+    render(
+        halves,
+        RenderOptions(mode="stacked", cluster=ClusterParams(k=2), palette=pj),
+        output=tmp_path / "x.png",
+    )
+    data = json.loads(pj.read_text())
+    assert data["k"] == 2 and data["space"] == "rgb" and len(data["frames"]) == 6
+    f0 = data["frames"][0]
+    assert set(f0) == {"index", "time", "colors", "shares"}
+    assert abs(sum(f0["shares"]) - 1) < 1e-3
+    assert len(f0["colors"]) == 2 and only_colours(f0["colors"], (255, 0, 0), (0, 0, 255))
+    assert abs(f0["shares"][0] - 0.5) < 1e-3
+    render(
+        halves,
+        RenderOptions(mode="dominant", cluster=ClusterParams(k=2), palette=pc),
+        output=tmp_path / "y.png",
+    )
+    assert pc.read_text().splitlines()[0].startswith("index,time")
+
+
+def test_width_height_and_label(halves, tmp_path):
+    out = tmp_path / "w.png"
+    render(
+        halves,
+        RenderOptions(mode="dominant", cluster=ClusterParams(k=2), width=60, height=30),
+        output=out,
+    )
+    assert Image.open(out).size == (60, 30)
+    render(
+        halves,
+        RenderOptions(
+            mode="dominant",
+            cluster=ClusterParams(k=2),
+            width=300,
+            height=30,
+            label=True,
+            title="Halves",
+        ),
+        output=out,
+    )
+    w, h = Image.open(out).size
+    assert w == 300 and h > 30
+
+
+def test_render_needs_neither_movie_nor_ffmpeg(clips, tmp_path):
+    movie = tmp_path / "m.mp4"
+    movie.write_bytes(clips["colours"].read_bytes())
+    store = prep(movie, PrepRequest(), output=tmp_path / "m.zarr").store
+    movie.unlink()
+    env = {
+        **os.environ,
+        "MOVIEBARCODE_FFMPEG": str(tmp_path / "no-ffmpeg-here"),
+        "PATH": "/nonexistent",
+    }
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "moviebarcode",
+            "render",
+            str(store),
+            "-q",
+            "-o",
+            str(tmp_path / "b.png"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    img = columns_of(tmp_path / "b.png").astype(int)
+    assert np.all(np.abs(img[:, 0] - (255, 0, 0)) <= 3)  # the first frames are red
+
+
+def test_refuses_incomplete_store(clips, tmp_path):
+    store = prep(clips["colours"], PrepRequest(), output=tmp_path / "i.zarr").store
+    s = FrameStore.open(store, writable=True)
+    s.update_meta(complete=False)
+    with pytest.raises(StoreError, match="incomplete"):
+        render(store, RenderOptions(), output=tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "moviebarcode", *map(str, args)], capture_output=True, text=True
+    )
+
+
+def test_bad_input_cli(halves, tmp_path):
+    cases = [
+        ([tmp_path / "nothing.zarr"], "no such store"),
+        ([DATA], "not a moviebarcode store"),
+        ([halves, "--k", "0"], "at least 1"),
+        ([halves, "--k", str(90 * 160 + 1)], "pixels"),
+        ([halves, "--mode", "plaid"], "plaid"),
+        ([halves, "--width", "0"], "--width"),
+        ([halves, "-o", tmp_path / "x.jpg"], "png"),
+        ([halves, "--palette", tmp_path / "p.txt"], "json or .csv"),
+    ]
+    old = tmp_path / "old.zarr"
+    zarr.open_group(old, mode="w").attrs["moviebarcode"] = {"layout_version": 0}
+    cases.append(([old], "layout version"))
+    for args, words in cases:
+        r = cli("render", *args)
+        assert r.returncode != 0, args
+        assert "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert words.lower() in r.stderr.lower(), (args, r.stderr)
+
+
+def test_two_renders_at_once_do_not_corrupt_the_cache(clips, tmp_path):
+    store = prep(clips["colours"], PrepRequest(every=4), output=tmp_path / "c.zarr").store
+    errors = []
+
+    def go(i):
+        try:
+            render(
+                store,
+                RenderOptions(mode="stacked", cluster=ClusterParams(k=5)),
+                output=tmp_path / f"{i}.png",
+            )
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    s = FrameStore.open(store)
+    assert len([r for r in s.list_results() if r["k"] == 5]) == 1
+    assert not [p for p in (store / "results" / "k5").iterdir() if p.name.startswith(".")]
+    c = cluster(s, ClusterParams(k=5))
+    assert c.cached and c.centres.shape == (s.frames_done, 5, 3)
+    assert (tmp_path / "0.png").read_bytes() == (tmp_path / "2.png").read_bytes()
+
+
+def test_agrees_with_sklearn_on_a_real_clip(tmp_path):
+    pytest.importorskip("sklearn")
+    store = prep(
+        DATA / "bbb_trailer_h264.mp4", PrepRequest(every=96), output=tmp_path / "t.zarr"
+    ).store
+    s = FrameStore.open(store)
+    ours = cluster(s, ClusterParams(k=8))
+    ref = cluster(s, ClusterParams(k=8, n_init=20), engine="sklearn")
+    assert ours.inertia.mean() <= ref.inertia.mean() * 1.01
+    dom_ours = ours.centres[np.arange(len(ours.shares)), ours.shares.argmax(1)]
+    dom_ref = ref.centres[np.arange(len(ref.shares)), ref.shares.argmax(1)]
+    close = np.linalg.norm(dom_ours - dom_ref, axis=1) < 10
+    assert close.mean() >= 0.7
