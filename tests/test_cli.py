@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 import zarr
-from conftest import DATA, run_ffmpeg
 
+from conftest import DATA, run_ffmpeg
 from moviebarcode.store import FrameStore
 
 

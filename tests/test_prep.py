@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import COLOURS, DATA, decoded_times
 
+from conftest import COLOURS, DATA, decoded_times
 from moviebarcode.errors import StoreError
 from moviebarcode.prep import PrepRequest, prep
 from moviebarcode.store import FrameStore

@@ -15,7 +15,7 @@ import zarr
 from PIL import Image
 
 from conftest import DATA, make_clip
-from moviebarcode.errors import InputError, StoreError
+from moviebarcode.errors import StoreError
 from moviebarcode.prep import PrepRequest, prep
 from moviebarcode.render import ClusterParams, RenderOptions, cluster, render
 from moviebarcode.store import FrameStore

@@ -8,8 +8,8 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import COLOURS, decoded_times, make_clip, run_ffmpeg
 
+from conftest import COLOURS, decoded_times, make_clip, run_ffmpeg
 from moviebarcode.ffmpegbin import ffmpeg_exe
 from moviebarcode.prep import PrepRequest, prep
 from moviebarcode.probe import probe
