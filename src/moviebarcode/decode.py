@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import queue
 import re
 import subprocess
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import ffmpeg
@@ -363,8 +365,8 @@ def detect_crop(
     Returns None when there is nothing to crop."""
     end = end if end is not None else (info.duration or start + 60)
     span = max(end - start, 0.0)
-    boxes = []
-    for i in range(points):
+
+    def box_at(i: int) -> tuple[int, int, int, int] | None:
         t = start + span * (i + 0.5) / points
         cmd = [
             ffmpeg_exe(),
@@ -391,7 +393,12 @@ def detect_crop(
         if found:
             w, h, x, y = map(int, found[-1])
             if w > 0 and h > 0:
-                boxes.append((x, y, x + w, y + h))
+                return (x, y, x + w, y + h)
+        return None
+
+    # the probes are short ffmpeg runs: run them side by side
+    with ThreadPoolExecutor(max_workers=min(points, os.cpu_count() or 1)) as pool:
+        boxes = [b for b in pool.map(box_at, range(points)) if b is not None]
     if not boxes:
         return None
     fw, fh = info.display_size if info.sar == (1, 1) else _decoded_size(info)

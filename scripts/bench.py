@@ -1,0 +1,236 @@
+"""Benchmarks for moviebarcode: every figure is printed next to a baseline from the same run.
+
+prep:   ffmpeg decoding to null; ffmpeg alone running our exact filter graph; moviebarcode prep
+        (library call, and the CLI with probe and crop detection). Peak memory of our process.
+render: the original method (sklearn KMeans(k, 'k-means++', n_init=20) per frame, on a sample),
+        sklearn with our n_init, and our numpy engine on every frame: ms per frame, mean inertia
+        on the same frames, and the speed-up over the original.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from moviebarcode.decode import Decoder, build_command
+from moviebarcode.ffmpegbin import ffmpeg_exe
+from moviebarcode.prep import PrepRequest, prep, resolve_sampling
+from moviebarcode.probe import probe
+from moviebarcode.store import FrameStore
+
+
+def timed(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def table(headers, rows) -> str:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def bench_prep(args) -> None:
+    movie = Path(args.movie)
+    info = probe(movie)
+    req = PrepRequest(every=args.every)
+    work = Path(tempfile.mkdtemp(prefix="mb-bench-"))
+    try:
+        # what the store would hold (crop and size resolved once, as prep does)
+        first = prep(movie, req, output=work / "probe.zarr")
+        meta = FrameStore.open(first.store).meta
+        from moviebarcode.decode import Crop, Picture
+
+        pic = meta["picture"]
+        picture = Picture(**{**pic, "crop": Crop(**pic["crop"]) if pic["crop"] else None})
+        sampling = resolve_sampling(info, req)
+        ours_cmd = build_command(info, sampling, picture)
+        frames = first.frames
+        null = [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-i", str(movie),
+                "-map", f"0:v:{info.stream}", "-f", "null", "-"]
+        # the very command prep runs, writing to /dev/null instead of our pipe, logging quietly
+        graph = [*ours_cmd[:-1], "-y", "/dev/null"]
+        graph[graph.index("-loglevel") + 1] = "error"
+        no_info = [a.replace("showinfo=checksum=0[s0];[s0]", "").replace(
+            "[s1]showinfo=checksum=0[s2];[s2]", "[s1]") for a in graph]
+        rows = []
+        run = lambda cmd: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)  # noqa: E731
+        t_null = timed(lambda: run(null), args.repeat)
+        t_graph = timed(lambda: run(graph), args.repeat)
+        t_noinfo = timed(lambda: run(no_info), args.repeat)
+
+        def lib():
+            out = work / "lib.zarr"
+            shutil.rmtree(out, ignore_errors=True)
+            store = FrameStore.create(out, frame_shape=(picture.height, picture.width),
+                                      chunk_frames=FrameStore.open(first.store).chunk_frames,
+                                      attrs=meta | {"complete": False, "frames_done": 0})
+            from moviebarcode.prep import _Appender, _run_decoder
+
+            _run_decoder(store, Decoder(info, sampling, picture), _Appender(store), None)
+
+        t_lib = timed(lib, args.repeat)
+
+        def cli():
+            out = work / "cli.zarr"
+            shutil.rmtree(out, ignore_errors=True)
+            code = ("import resource,sys;from moviebarcode.cli import main;"
+                    "sys.argv=['moviebarcode','prep',sys.argv[1],'-o',sys.argv[2],'-q',"
+                    f"'--every','{args.every}'];"
+                    "\ntry: main()\nexcept SystemExit: pass\n"
+                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+                    "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+            r = subprocess.run([sys.executable, "-c", code, str(movie), str(out)], check=True,
+                               capture_output=True, text=True)
+            cli.rss = list(map(int, r.stdout.split()))
+
+        t_cli = timed(cli, args.repeat)
+        n_src = info.duration * info.fps if info.duration and info.fps else float("nan")
+
+        def row(name, t, base):
+            return [name, f"{t:.2f}", f"{n_src / t:.0f}", f"{t / base:.2f}x"]
+
+        rows = [
+            row("ffmpeg -i MOVIE -f null - (decode only)", t_null, t_graph),
+            row("ffmpeg alone, our filter graph -> /dev/null", t_graph, t_graph),
+            row("ffmpeg alone, our graph without showinfo", t_noinfo, t_graph),
+            row("moviebarcode prep (library: decode + store)", t_lib, t_graph),
+            row("moviebarcode prep (CLI: + probe, crop detect)", t_cli, t_graph),
+        ]
+        print(f"\n{movie.name}: {info.codec} {info.width}x{info.height} {info.fps} fps, "
+              f"{info.duration:.1f} s; --every {args.every} -> {frames} frames of "
+              f"{picture.width}x{picture.height}; median of {args.repeat} run(s)\n")
+        print(table(["", "seconds", "source fps", "vs ffmpeg+graph"], rows))
+        print(f"\npeak memory (RSS): moviebarcode process {cli.rss[0] / 1024:.0f} MiB, "
+              f"ffmpeg child {cli.rss[1] / 1024:.0f} MiB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_render(args) -> None:
+    from sklearn.cluster import KMeans
+
+    from moviebarcode.engines import get_engine
+    from moviebarcode.render import ClusterParams, _batch_frames
+
+    store = FrameStore.open(args.store)
+    store.require_complete()
+    frames = store.frames[:]
+    n = len(frames)
+    h, w = store.frame_shape
+    pixels = frames.reshape(n, -1, 3).astype(np.float32)
+    k = args.k
+    ours = ClusterParams(k=k)
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(n, size=min(args.sample, n), replace=False))
+
+    def sk(n_init):
+        t0 = time.perf_counter()
+        inertia = []
+        for i in sample:
+            km = KMeans(n_clusters=k, init="k-means++", n_init=n_init, random_state=0)
+            km.fit(pixels[i])
+            inertia.append(km.inertia_)
+        return (time.perf_counter() - t0) / len(sample), np.array(inertia)
+
+    t20, i20 = sk(20)
+    t_ours_sk, i_ours_sk = sk(ours.n_init)
+    eng = get_engine("numpy")
+    step = _batch_frames(store, k, None)
+
+    def run_ours():
+        out = np.empty(n)
+        for s in range(0, n, step):
+            r = eng.fit(pixels[s:s + step], k, n_init=ours.n_init, max_iter=ours.max_iter,
+                        tol=ours.tol, seed=ours.seed + s)
+            out[s:s + step] = r.inertia
+        return out
+
+    run_ours_t0 = time.perf_counter()
+    inertia_ours = run_ours()
+    t_ours = (time.perf_counter() - run_ours_t0) / n
+    rows = [
+        ["original: sklearn n_init=20, per frame", f"{1000 * t20:.2f}", f"{i20.mean():.5g}",
+         "1.00", "1.0x"],
+        [f"sklearn n_init={ours.n_init}, per frame", f"{1000 * t_ours_sk:.2f}",
+         f"{i_ours_sk.mean():.5g}", f"{i_ours_sk.mean() / i20.mean():.4f}",
+         f"{t20 / t_ours_sk:.1f}x"],
+        [f"moviebarcode numpy engine (n_init={ours.n_init}), batched", f"{1000 * t_ours:.2f}",
+         f"{inertia_ours[sample].mean():.5g}", f"{inertia_ours[sample].mean() / i20.mean():.4f}",
+         f"{t20 / t_ours:.1f}x"],
+    ]
+    print(f"\n{store.path}: {n} frames of {w}x{h} ({h * w} pixels), k={k}; sklearn timed on "
+          f"{len(sample)} frames, ours on all {n}; inertia compared on the same {len(sample)} "
+          "frames\n")
+    print(table(["", "ms/frame", "mean inertia", "vs original", "speed-up"], rows))
+    hours = 7200 * t20 / 3600
+    print(f"\na two-hour film at one frame per second (7,200 frames at this size): original "
+          f"{hours:.2f} h, ours {7200 * t_ours / 60:.1f} min")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"ms_per_frame": {"sklearn20": 1000 * t20,
+                                    "sklearn_ours": 1000 * t_ours_sk, "numpy": 1000 * t_ours}}))
+
+
+def fetch_bbb(args) -> None:
+    dest = Path(args.dest)
+    if dest.exists():
+        print(dest)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
+                        ":all:", "moviepy==2.2.1", "-d", tmp], check=True)
+        sdist = next(Path(tmp).glob("moviepy-*.tar.gz"))
+        with tarfile.open(sdist) as tf:
+            member = next(m for m in tf.getmembers() if m.name.endswith("moviepy_10_minutes.zip"))
+            tf.extract(member, tmp, filter="data")
+            zpath = Path(tmp) / member.name
+        with zipfile.ZipFile(zpath) as zf:
+            name = next(n for n in zf.namelist() if n.endswith("resources/bbb.mp4"))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(name) as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out)
+    print(dest)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prep", help="ffmpeg alone vs moviebarcode prep")
+    p.add_argument("movie")
+    p.add_argument("--every", type=int, default=24)
+    p.add_argument("--repeat", type=int, default=3)
+    p.set_defaults(fn=bench_prep)
+    r = sub.add_parser("render", help="the original sklearn method vs our engines")
+    r.add_argument("store")
+    r.add_argument("--k", type=int, default=8)
+    r.add_argument("--sample", type=int, default=20, help="frames to time sklearn on")
+    r.add_argument("--json", help="also write the figures to this JSON file")
+    r.set_defaults(fn=bench_render)
+    f = sub.add_parser("fetch-bbb", help="download the full 10-minute Big Buck Bunny")
+    f.add_argument("--dest", default="cache/bbb.mp4")
+    f.set_defaults(fn=fetch_bbb)
+    args = ap.parse_args()
+    resource.setrlimit  # noqa: B018 - imported for the CLI child's measurement
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()
