@@ -10,6 +10,7 @@ sees the same times as one that does not.
 from __future__ import annotations
 
 import collections
+import io
 import math
 import os
 import queue
@@ -315,7 +316,10 @@ class Decoder:
             stderr=subprocess.PIPE,
             bufsize=0,
         )
-        log = _LogReader(proc.stderr, self.index_offset, self.report, frame_interval(self.info))
+        # stdout is read unbuffered straight into the frame arrays; stderr needs a buffer, or
+        # reading it line by line costs a system call per byte
+        stderr = io.BufferedReader(proc.stderr, 1 << 16)
+        log = _LogReader(stderr, self.index_offset, self.report, frame_interval(self.info))
         log.start()
         m = 0
         try:
