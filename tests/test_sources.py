@@ -169,3 +169,20 @@ def test_chunking_does_not_change_frames(clips, tmp_path, chunk):
     b = store_of(clips["colours"], tmp_path / "b.zarr", every=5)
     assert a.frames.chunks[0] == chunk
     assert np.array_equal(a.frames[:], b.frames[:]) and np.array_equal(a.times, b.times)
+
+
+@pytest.mark.slow
+def test_4k_prep_memory_is_bounded(tmp_path):
+    """A 4K film preps in well under 1 GB: our process holds a few chunks, ffmpeg its decoder."""
+    import sys
+
+    clip = make_clip(tmp_path / "4k.mp4", "testsrc2=s=3840x2160:r=24:d=10", "-c:v", "libx264",
+                     "-preset", "ultrafast", "-g", "48")
+    code = ("import resource,sys;from moviebarcode.prep import prep,PrepRequest;"
+            "prep(sys.argv[1],PrepRequest(every=2),output=sys.argv[2]);"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    r = subprocess.run([sys.executable, "-c", code, str(clip), str(tmp_path / "4k.zarr")],
+                       capture_output=True, text=True, check=True)
+    ours, ffmpeg_rss = (int(v) * 1024 for v in r.stdout.split())
+    assert ours < 300 * 2**20 and ours + ffmpeg_rss < 1024 * 2**20
