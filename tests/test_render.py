@@ -299,3 +299,21 @@ def test_agrees_with_sklearn_on_a_real_clip(tmp_path):
     dom_ref = ref.centres[np.arange(len(ref.shares)), ref.shares.argmax(1)]
     close = np.linalg.norm(dom_ours - dom_ref, axis=1) < 10
     assert close.mean() >= 0.7
+
+
+def test_average_and_squeeze_are_cached(halves, tmp_path, monkeypatch):
+    from moviebarcode.render import frame_columns
+
+    s = FrameStore.open(halves)
+    first = {m: frame_columns(s, m) for m in ("average", "squeeze")}
+
+    def no_reading(*a, **k):
+        raise AssertionError("read the frames again")
+
+    monkeypatch.setattr(FrameStore, "iter_batches", no_reading)
+    for m in ("average", "squeeze"):
+        np.testing.assert_array_equal(frame_columns(FrameStore.open(halves), m), first[m])
+    render(halves, RenderOptions(mode="average"), output=tmp_path / "a.png")
+    with pytest.raises(AssertionError, match="again"):  # the naive average is another statistic
+        frame_columns(FrameStore.open(halves), "average", gamma_correct=False)
+    assert [r["k"] for r in s.list_results()] == sorted(r["k"] for r in s.list_results())

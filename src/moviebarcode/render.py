@@ -196,15 +196,21 @@ def frame_columns(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Per-frame statistics that need no clustering: ``average`` (n, 3) or ``squeeze`` (n, h, 3),
-    float32 sRGB 0..255, computed batch by batch from the store."""
+    float32 sRGB 0..255, computed batch by batch from the store once, then cached in it."""
     store.require_complete()
+    name = f"{mode}-{'linear' if gamma_correct else 'naive'}"
+    cached = store.load_stats(name)
+    if cached is not None:
+        return cached
     fn = cols.average_colours if mode == "average" else cols.squeeze_columns
     parts = []
     for start, frames in store.iter_batches(batch_frames or 512):
         parts.append(fn(frames, gamma_correct=gamma_correct))
         if progress:
             progress(start + len(frames))
-    return np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
+    values = np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
+    store.save_stats(name, values, {"mode": mode, "gamma_correct": gamma_correct})
+    return values
 
 
 def render(

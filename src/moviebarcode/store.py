@@ -280,9 +280,30 @@ class FrameStore:
         shares: np.ndarray,
         inertia: np.ndarray,
     ) -> None:
-        """Write a clustering result. It is written under a temporary name and renamed into
-        place, so readers never see half a result and two writers cannot mix their arrays."""
-        final = self.result_path(k, key)
+        """Write a clustering result (see ``_save_group``)."""
+        arrays = {"centres": centres, "shares": shares, "inertia": inertia}
+        self._save_group(self.result_path(k, key), params, arrays)
+
+    def stats_path(self, name: str) -> Path:
+        return self.path / "results" / "stats" / name
+
+    def load_stats(self, name: str) -> np.ndarray | None:
+        """A cached per-frame statistic (e.g. average colours), or None."""
+        p = self.stats_path(name)
+        if not (p / "zarr.json").is_file():
+            return None
+        values = zarr.open_group(p, mode="r")["values"][...]
+        return values if values.shape[0] == self.frames_done else None
+
+    def save_stats(self, name: str, values: np.ndarray, params: dict) -> None:
+        """Cache a per-frame statistic ``values`` (n, ...) under results/stats/{name}."""
+        self._save_group(self.stats_path(name), params, {"values": values})
+
+    def _save_group(self, final: Path, params: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Write ``arrays`` and ``params`` as a group at ``final``. It is written under a
+        temporary name and renamed into place, so readers never see half of it and two writers
+        cannot mix their arrays."""
+        key = final.name
         tmp = final.parent / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
         tmp.parent.mkdir(parents=True, exist_ok=True)
         for folder in (self.path / "results", final.parent):
@@ -291,13 +312,12 @@ class FrameStore:
                 with contextlib.suppress(FileExistsError, zarr.errors.ContainsGroupError):
                     zarr.open_group(folder, mode="a", zarr_format=3)
         g = zarr.open_group(tmp, mode="w", zarr_format=3)
-        n = centres.shape[0]
-        for name, arr in (("centres", centres), ("shares", shares), ("inertia", inertia)):
+        for name, arr in arrays.items():
             a = g.create_array(
                 name,
                 shape=arr.shape,
                 dtype=arr.dtype,
-                chunks=(max(1, min(n, 65536)), *arr.shape[1:]),
+                chunks=(max(1, min(arr.shape[0], 65536)), *arr.shape[1:]),
                 compressors=None,
             )
             a[...] = arr
@@ -320,7 +340,8 @@ class FrameStore:
         out = []
         if not root.is_dir():
             return out
-        for kdir in sorted(root.glob("k*"), key=lambda q: (len(q.name), q.name)):
+        kdirs = [q for q in root.glob("k*") if q.name[1:].isdigit()]
+        for kdir in sorted(kdirs, key=lambda q: int(q.name[1:])):
             for rdir in sorted(kdir.iterdir()):
                 if rdir.name.startswith(".") or not (rdir / "zarr.json").is_file():
                     continue
