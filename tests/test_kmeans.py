@@ -181,9 +181,9 @@ def test_blocking_and_threads_do_not_change_the_result(film_frames):
     np.testing.assert_array_equal(a.inertia, b.inertia)
 
 
-def test_full_data_mode_without_sample(film_frames):
+def test_full_data_mode_without_bins(film_frames):
     pixels = film_frames[:2, ::4]
-    r = batched_kmeans(pixels, 8, sample_size=None, n_init=2)
+    r = batched_kmeans(pixels, 8, bin_bits=None, n_init=2)
     np.testing.assert_allclose(r.inertia, recomputed_inertia(pixels, r.centres), rtol=1e-4)
 
 

@@ -36,10 +36,10 @@ import numpy as np
 Array = Any
 """A NumPy or CuPy array."""
 
-DEFAULT_N_INIT = 4
-DEFAULT_SAMPLE_SIZE = 2048
-DEFAULT_SAMPLE_ITER = 15
-DEFAULT_REFINE_ITER: int | None = None
+DEFAULT_N_INIT = 8
+DEFAULT_BIN_BITS: int | None = 5
+DEFAULT_BIN_ITER: int | None = 20
+DEFAULT_REFINE_ITER: int | None = 1
 _NUMPY_BLOCK_ELEMENTS = 8 * 14_400
 """Pixels (frames x pixels per frame) per block on NumPy: keeps temporaries in cache."""
 
@@ -101,66 +101,15 @@ def batched_kmeans(
     tol: float = 1e-4,
     seed: int = 0,
     xp: Any = None,
-    sample_size: int | None = DEFAULT_SAMPLE_SIZE,
-    sample_iter: int | None = DEFAULT_SAMPLE_ITER,
+    bin_bits: int | None = DEFAULT_BIN_BITS,
+    bin_iter: int | None = DEFAULT_BIN_ITER,
     refine_iter: int | None = DEFAULT_REFINE_ITER,
     block_frames: int | None = None,
     n_threads: int | None = None,
 ) -> KMeansResult:
     """Cluster the pixels of each frame of a batch into ``k`` colours.
 
-    One k-means problem per frame, solved for all frames at once (see the module
-    docstring for the algorithm). The defaults (``n_init=4`` restarts on a 2048-pixel
-    sample, then Lloyd on all pixels to convergence) give a mean inertia on film frames
-    within 0.5% of scikit-learn's ``KMeans(init='k-means++', n_init=20)`` (fewer
-    restarts, or capping ``refine_iter``, is faster but came out 0.6-1.5% worse) at
-    about 1/16 of its time on a 2-core CPU (5.2 vs 83 ms per 160x90 frame).
-
-    Parameters
-    ----------
-    pixels : array of shape (F, P, 3), float32
-        F frames of P pixels each, already in the clustering space (sRGB 0-255 or
-        CIELAB). NumPy or CuPy; other float dtypes are converted to float32.
-    k : int
-        Number of clusters per frame, >= 1.
-    n_init : int, default=4
-        Number of k-means++ seedings per frame; the one with the lowest inertia on the
-        sample is refined on the full frame.
-    max_iter : int, default=100
-        Most Lloyd iterations per phase (on the sample, then on the full frame).
-    tol : float, default=1e-4
-        Convergence tolerance, relative like scikit-learn's: a frame has converged when
-        the sum over its centres of the squared centre shift is at most
-        ``tol * mean(var(frame pixels, axis=0))``.
-    seed : int, default=0
-        Seed of ``numpy.random.default_rng``; the same seed and batch give the same
-        result, on NumPy and on CuPy.
-    xp : module, optional
-        ``numpy`` or ``cupy``; derived from ``pixels`` when omitted.
-    sample_size : int or None, default=2048
-        Pixels per frame (drawn with replacement) used for seeding and the restarts;
-        ``None`` or ``>= P`` uses every pixel (then there is no refinement phase).
-    sample_iter : int or None, default=15
-        Most Lloyd iterations of the restarts on the sample (capped by ``max_iter``);
-        ``None``: until convergence or ``max_iter``. The sample phase only has to pick
-        a good basin; the refinement on the full frame does the fine work.
-    refine_iter : int or None, default=None
-        Most Lloyd iterations on all pixels after the sample phase (capped by
-        ``max_iter``); ``None``: until convergence or ``max_iter``, as scikit-learn.
-        A small cap (2-3) roughly halves the time for about 0.5% more inertia.
-    block_frames : int, optional
-        Frames clustered together at a time. Default: all of them on CuPy, about
-        115,000 pixels' worth on NumPy (so that temporaries stay in the CPU caches).
-        Blocking never changes the result: the random numbers are drawn for the whole
-        batch up front and frames are independent.
-    n_threads : int, optional
-        NumPy only: blocks are clustered on this many threads (default: the CPU count).
-
-    Returns
-    -------
-    KMeansResult
-        ``centres`` (F, k, 3) float32, ``shares`` (F, k) float32, ``inertia`` (F,)
-        float64, ``n_iter`` (F,) int32, as arrays of ``xp``.
+    DOCSTRING
     """
     if xp is None:
         xp = get_xp(pixels)
@@ -168,21 +117,17 @@ def batched_kmeans(
         raise ValueError(f"k must be at least 1, got {k}")
     if n_init < 1:
         raise ValueError(f"n_init must be at least 1, got {n_init}")
+    if bin_bits is not None and not 1 <= int(bin_bits) <= 8:
+        raise ValueError(f"bin_bits must be None or 1 to 8, got {bin_bits}")
     x = xp.asarray(pixels, dtype=xp.float32)
     if x.ndim != 3 or x.shape[2] != 3:
         raise ValueError(f"pixels must have shape (F, P, 3), got {tuple(x.shape)}")
     n_frames, n_pixels, _ = x.shape
     if n_pixels == 0:
         raise ValueError("frames must have at least one pixel")
-    # Channel-first layout: each channel of each frame is one contiguous row.
-    xt = xp.ascontiguousarray(xp.transpose(x, (0, 2, 1)))
 
     # All randomness, for the whole batch, drawn on the host up front.
     rng = np.random.default_rng(seed)
-    n_sample = n_pixels if sample_size is None else min(int(sample_size), n_pixels)
-    sample_idx = None
-    if n_sample < n_pixels:
-        sample_idx = rng.integers(0, n_pixels, size=(n_frames, n_sample), dtype=np.int64)
     n_trials = 2 + int(math.log(k))
     u_first = rng.random((n_frames, n_init), dtype=np.float64)
     u_trials = rng.random((n_frames, n_init, max(k - 1, 0), n_trials), dtype=np.float64)
@@ -193,20 +138,21 @@ def batched_kmeans(
         else:
             block_frames = n_frames
     block_frames = max(1, int(block_frames))
-    sample_iter = max_iter if sample_iter is None else min(max_iter, sample_iter)
+    bin_iter = max_iter if bin_iter is None else min(max_iter, bin_iter)
     refine_iter = max_iter if refine_iter is None else min(max_iter, refine_iter)
     starts = list(range(0, n_frames, block_frames))
 
     def run(start: int) -> tuple[Array, Array, Array, Array]:
         stop = min(start + block_frames, n_frames)
         return _fit_block(
-            xt[start:stop],
+            x[start:stop],
             k,
             n_init=n_init,
-            sample_iter=sample_iter,
+            max_iter=max_iter,
+            bin_bits=None if bin_bits is None else int(bin_bits),
+            bin_iter=bin_iter,
             refine_iter=refine_iter,
             tol=tol,
-            sample_idx=None if sample_idx is None else sample_idx[start:stop],
             u_first=u_first[start:stop],
             u_trials=u_trials[start:stop],
             xp=xp,
@@ -236,55 +182,141 @@ def batched_kmeans(
 
 
 def _fit_block(
-    xt: Array,
+    x: Array,
     k: int,
     *,
     n_init: int,
-    sample_iter: int,
+    max_iter: int,
+    bin_bits: int | None,
+    bin_iter: int,
     refine_iter: int,
     tol: float,
-    sample_idx: np.ndarray | None,
     u_first: np.ndarray,
     u_trials: np.ndarray,
     xp: Any,
 ) -> tuple[Array, Array, Array, Array]:
-    """Cluster one block of frames ``xt`` (b, 3, P); see :func:`batched_kmeans`."""
-    b, _, n_pixels = xt.shape
-    # sklearn's tolerance: tol * mean over channels of the frame's variance.
-    mean = xp.mean(xt, axis=2, keepdims=True)
-    var = xp.mean((xt - mean) ** 2, axis=2)  # (b, 3)
+    """Cluster one block of frames ``x`` (b, P, 3); see :func:`batched_kmeans`."""
+    b, n_pixels, _ = x.shape
+    # Channel-first layout: each channel of each frame is one contiguous row.
+    xt = xp.ascontiguousarray(xp.transpose(x, (0, 2, 1)))
+    if bin_bits is None:
+        pts, w = xt, None
+        mean = xp.mean(xt, axis=2, keepdims=True)
+        var = xp.mean((xt - mean) ** 2, axis=2)  # (b, 3)
+    else:
+        pts, w = _bin(x, None, 1 << (3 * bin_bits), xp)
+        total = xp.sum(w, axis=1)[:, None]  # (b, 1): the pixel count
+        mean = xp.sum(pts * w[:, None, :], axis=2) / total  # (b, 3)
+        var = xp.sum(w[:, None, :] * (pts - mean[:, :, None]) ** 2, axis=2) / total
+    # sklearn's tolerance: tol * mean over channels of the frame's variance (here, on
+    # bins, without the small variance within bins).
     thresh = (tol * xp.mean(var, axis=1)).astype(xp.float32)  # (b,)
 
-    if sample_idx is None:
-        xs = xt
-    else:
-        idx = xp.asarray(sample_idx)
-        xs = xp.take_along_axis(xt, xp.broadcast_to(idx[:, None, :], (b, 3, idx.shape[1])), 2)
     # Restarts as a bigger batch: problem r * b + f is restart r of frame f.
-    xs_r = xp.concatenate([xs] * n_init, axis=0) if n_init > 1 else xs
+    def rep(a: Array) -> Array:
+        return a if n_init == 1 or a is None else xp.concatenate([a] * n_init, axis=0)
+
+    pts_r, w_r, thresh_r = rep(pts), rep(w), rep(thresh)
     u_first_r = np.ascontiguousarray(u_first.T).reshape(-1)
     u_trials_r = np.ascontiguousarray(u_trials.transpose(1, 0, 2, 3)).reshape(
         (n_init * b,) + u_trials.shape[2:]
     )
-    centres = _kmeans_pp(xs_r, k, u_first_r, u_trials_r, xp)
-    thresh_r = xp.concatenate([thresh] * n_init) if n_init > 1 else thresh
-    centres, n_iter, inertia = _lloyd(xs_r, centres, thresh_r, sample_iter, xp)
+    centres = _kmeans_pp(pts_r, k, u_first_r, u_trials_r, xp, w_r)
+    centres, n_iter, inertia = _lloyd(pts_r, centres, thresh_r, bin_iter, xp, w_r)
     if n_init > 1:
-        # Sample inertia of each restart (at its last assignment) picks the best.
+        # Inertia of each restart (at its last assignment) picks the best.
         inertia = inertia.reshape(n_init, b)
         best = xp.argmin(inertia, axis=0)  # (b,), first restart on ties
         pick = best * b + xp.arange(b)
         centres = centres[pick]
         n_iter = n_iter[pick]
-
-    if sample_idx is not None:
-        centres, n_iter_full, _ = _lloyd(xt, centres, thresh, refine_iter, xp)
-        n_iter = n_iter + n_iter_full
+    if bin_iter < max_iter:
+        # The best restart goes on to convergence.
+        centres, more, _ = _lloyd(pts, centres, thresh, max_iter - bin_iter, xp, w)
+        n_iter = n_iter + more
+    if bin_bits is not None and refine_iter > 0:
+        # Bins split between clusters: a few Lloyd steps on every pixel settle them.
+        centres, more, _ = _lloyd(xt, centres, thresh, refine_iter, xp, None)
+        n_iter = n_iter + more
 
     _, counts, min_d = _assign(xt, centres, xp)
     shares = (counts / n_pixels).astype(xp.float32)
     inertia = xp.sum(min_d, axis=1, dtype=xp.float64)
     return centres.astype(xp.float32), shares, inertia, n_iter.astype(xp.int32)
+
+
+_OPPONENT = np.array(
+    [
+        [1 / 3**0.5, 1 / 2**0.5, 1 / 6**0.5],
+        [1 / 3**0.5, -1 / 2**0.5, 1 / 6**0.5],
+        [1 / 3**0.5, 0, -2 / 6**0.5],
+    ],
+    dtype=np.float32,
+)
+"""Orthonormal luma / opponent-colour axes (columns): the bin grid is aligned with them."""
+
+
+def _bin(x: Array, weight: Array | None, n_cells: int, xp: Any) -> tuple[Array, Array]:
+    """Weighted coreset of each frame of points ``x`` (b, N, 3): the means of its bins.
+
+    The frame's bounding box in luma / opponent-colour axes is cut into about
+    ``n_cells`` equal cubes (fewer steps along axes with less spread: a grey frame is
+    binned finely along its grey line); points in the same cube share a bin. ``weight``
+    (b, N), or all 1, weights the points. Returns the bin means, (b, 3, B) float32, and
+    their weights, (b, B) float32, for the frames' non-empty bins in the first places of
+    each row, padded to the largest count B with copies of the frame's first bin and
+    weight 0.
+    """
+    b, n, _ = x.shape
+    y = xp.matmul(x, xp.asarray(_OPPONENT))  # (b, N, 3)
+    if weight is None:
+        lo = xp.min(y, axis=1)
+        span = xp.max(y, axis=1) - lo
+    else:  # padding points are copies of real ones: the box is the same
+        lo = xp.min(y, axis=1)
+        span = xp.max(y, axis=1) - lo
+    # Cube side: span product / n_cells, over the axes whose span exceeds it.
+    log_span = xp.log(xp.maximum(span, 1e-6).astype(xp.float64))
+    flat = xp.zeros(span.shape, dtype=bool)
+    for _ in range(3):
+        used = xp.sum(~flat, axis=1)
+        log_step = (xp.sum(xp.where(flat, 0.0, log_span), axis=1) - math.log(n_cells)) / xp.maximum(
+            used, 1
+        )
+        flat = log_span <= log_step[:, None]
+    steps = xp.clip(xp.floor(xp.exp(log_span - log_step[:, None])), 1, n_cells)  # (b, 3)
+    inv = (steps / xp.maximum(span, 1e-6)).astype(xp.float32)
+    cells = steps[:, 0] * steps[:, 1] * steps[:, 2]
+    size = int(xp.max(cells))
+    y -= lo[:, None, :]
+    y *= inv[:, None, :]
+    xp.floor(y, out=y)
+    xp.minimum(y, (steps - 1).astype(xp.float32)[:, None, :], out=y)
+    place = xp.stack([steps[:, 1] * steps[:, 2], steps[:, 2], xp.ones_like(steps[:, 2])], axis=1)
+    ids = xp.matmul(y, place.astype(xp.float32)[:, :, None])[:, :, 0].astype(xp.int64)
+    ids += (xp.arange(b, dtype=xp.int64) * size)[:, None]
+    ids = ids.reshape(-1)
+    if weight is None:
+        counts = xp.bincount(ids, minlength=b * size)
+    else:
+        counts = xp.bincount(ids, weights=weight.reshape(-1), minlength=b * size)
+    occupied = xp.nonzero(counts)[0]  # sorted: frame by frame
+    frame = occupied // size
+    per_frame = xp.bincount(frame, minlength=b)
+    width = int(xp.max(per_frame))
+    start = xp.cumsum(per_frame) - per_frame
+    pos = xp.arange(occupied.shape[0]) - start[frame]
+    total = counts[occupied].astype(xp.float64)
+    w = xp.zeros((b, width), dtype=xp.float32)
+    w[frame, pos] = total
+    pts = xp.zeros((b, 3, width), dtype=xp.float32)
+    for c in range(3):
+        v = x[:, :, c] if weight is None else x[:, :, c] * weight
+        sums = xp.bincount(ids, weights=v.reshape(-1), minlength=b * size)
+        pts[frame, c, pos] = sums[occupied] / total
+    pad = xp.arange(width)[None, :] >= per_frame[:, None]  # (b, B)
+    pts = xp.where(pad[:, None, :], pts[:, :, :1], pts)
+    return pts, w
 
 
 def _sq_distances(xt: Array, centres: Array) -> Array:
@@ -324,17 +356,17 @@ def _assign(xt: Array, centres: Array, xp: Any) -> tuple[Array, Array, Array]:
 
 
 def _lloyd(
-    xt: Array, centres: Array, thresh: Array, max_iter: int, xp: Any
+    xt: Array, centres: Array, thresh: Array, max_iter: int, xp: Any, w: Array | None = None
 ) -> tuple[Array, Array, Array]:
-    """Lloyd iterations on points ``xt`` (B, 3, N) from ``centres`` (B, k, 3).
+    """Lloyd iterations on points ``xt`` (B, 3, N) of weights ``w`` (B, N) (or all 1).
 
     A problem stops moving once the squared shift of its centres is at most ``thresh``
     (B,); the loop ends when all have stopped or after ``max_iter`` iterations. An empty
     cluster is moved to the point farthest from its centre, one per problem and
     iteration, like scikit-learn does; when every point sits on a centre (fewer
     distinct colours than k) it keeps its centre. Returns the centres, the iterations
-    done, (B,) int32, and the inertia at the last assignment, (B,) float64 (of the
-    centres before the last update; ``inf`` when ``max_iter`` is 0).
+    done, (B,) int32, and the weighted inertia at the last assignment, (B,) float64 (of
+    the centres before the last update; ``inf`` when ``max_iter`` is 0).
     """
     b, k, _ = centres.shape
     inertia = xp.full(b, xp.inf, dtype=xp.float64)
@@ -343,7 +375,12 @@ def _lloyd(
     cluster = xp.arange(k)[None, :]
     for _ in range(max_iter):
         onehot, counts, min_d = _assign(xt, centres, xp)
-        inertia = xp.sum(min_d, axis=1, dtype=xp.float64)
+        if w is None:
+            inertia = xp.sum(min_d, axis=1, dtype=xp.float64)
+        else:
+            onehot *= w[:, None, :]
+            counts = xp.sum(onehot, axis=2)
+            inertia = xp.sum(min_d * w, axis=1, dtype=xp.float64)
         sums = xp.matmul(onehot, xp.transpose(xt, (0, 2, 1)))  # (B, k, 3)
         new = xp.where(counts[:, :, None] > 0, sums / xp.maximum(counts, 1.0)[:, :, None], centres)
         empty = counts == 0
@@ -363,7 +400,9 @@ def _lloyd(
     return centres, n_iter, inertia
 
 
-def _kmeans_pp(xt: Array, k: int, u_first: Array, u_trials: Array, xp: Any) -> Array:
+def _kmeans_pp(
+    xt: Array, k: int, u_first: Array, u_trials: Array, xp: Any, w: Array | None = None
+) -> Array:
     """Greedy k-means++ seeding of every problem of a batch.
 
     Parameters
@@ -373,6 +412,8 @@ def _kmeans_pp(xt: Array, k: int, u_first: Array, u_trials: Array, xp: Any) -> A
     u_trials : (B, k - 1, L) float64 uniforms choosing L candidates per further step;
         the candidate that lowers the potential most is kept (scikit-learn's greedy
         k-means++).
+    w : (B, N) float32 weights of the points, or None for all 1: a point of weight w
+        counts as w points at the same place (a weight-0 point is never chosen).
 
     Returns
     -------
@@ -380,12 +421,18 @@ def _kmeans_pp(xt: Array, k: int, u_first: Array, u_trials: Array, xp: Any) -> A
     """
     b, _, n = xt.shape
     centres = xp.empty((b, k, 3), dtype=xp.float32)
-    first = xp.minimum((xp.asarray(u_first) * n).astype(xp.int64), n - 1)
+    if w is None:
+        first = xp.minimum((xp.asarray(u_first) * n).astype(xp.int64), n - 1)
+    else:
+        cum_w = xp.cumsum(w.astype(xp.float64), axis=1)
+        target = xp.asarray(u_first)[:, None] * cum_w[:, -1:]
+        first = xp.minimum(xp.sum(cum_w <= target, axis=1), n - 1)
     centres[:, 0, :] = _gather(xt, first[:, None], xp)[:, 0, :]
     closest = _sq_distances(xt, centres[:, :1, :])[:, 0, :]  # (B, N)
     u = xp.asarray(u_trials)
     for j in range(1, k):
-        cum = xp.cumsum(closest.astype(xp.float64), axis=1)  # (B, N)
+        pot = closest if w is None else closest * w
+        cum = xp.cumsum(pot.astype(xp.float64), axis=1)  # (B, N)
         target = u[:, j - 1, :] * cum[:, -1:]  # (B, L)
         # Inverse-CDF sampling: index of the first cumulative sum >= target. A point
         # already chosen (distance 0) is never picked unless all distances are 0.
@@ -393,7 +440,8 @@ def _kmeans_pp(xt: Array, k: int, u_first: Array, u_trials: Array, xp: Any) -> A
         cand = xp.minimum(cand, n - 1)
         cand_xyz = _gather(xt, cand, xp)  # (B, L, 3)
         d = xp.minimum(closest[:, None, :], _sq_distances(xt, cand_xyz))  # (B, L, N)
-        best = xp.argmin(xp.sum(d, axis=2, dtype=xp.float64), axis=1)  # (B,)
+        dw = d if w is None else d * w[:, None, :]
+        best = xp.argmin(xp.sum(dw, axis=2, dtype=xp.float64), axis=1)  # (B,)
         closest = xp.take_along_axis(d, best[:, None, None], axis=1)[:, 0, :]
         centres[:, j, :] = xp.take_along_axis(cand_xyz, best[:, None, None], axis=1)[:, 0, :]
     return centres
