@@ -244,7 +244,9 @@ def prep(
     def progress(t, kept):
         if bar is not None:
             bar.n = round(max(0.0, min(t - state["start"], bar.total or t)), 1)
-            bar.set_postfix_str(f"{kept} frames", refresh=False)
+            elapsed = bar.format_dict["elapsed"]
+            speed = f", {bar.n / elapsed:.0f}x realtime" if elapsed > 0.5 else ""
+            bar.set_postfix_str(f"{kept} frames{speed}", refresh=False)
             bar.refresh()
 
     try:
