@@ -172,6 +172,25 @@ def cli(ffmpeg_path: str | None) -> None:
     show_default=True,
     help="Chunk compression (none lets raw bytes go straight to a GPU).",
 )
+@click.option(
+    "--keyframes",
+    is_flag=True,
+    help="Preview: decode keyframes only, one column per keyframe (with --every N, "
+    "every Nth keyframe). A whole film in seconds.",
+)
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Cheaper decoding (no loop filter): faster, colours very slightly off.",
+)
+@click.option(
+    "--hwaccel",
+    type=click.Choice(["auto", "none", "cuda"]),
+    default="none",
+    show_default=True,
+    help="Decode on an NVIDIA GPU (NVDEC + scale_cuda); auto: when ffmpeg and the "
+    "driver support it.",
+)
 @click.option("--force", is_flag=True, help="Prep again even if the store exists (replaces it).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 @friendly_errors
@@ -190,6 +209,9 @@ def prep(
     tonemap,
     chunk_frames,
     compressor,
+    keyframes,
+    fast,
+    hwaccel,
     force,
     quiet,
 ):
@@ -218,6 +240,9 @@ def prep(
         tonemap=tonemap,
         chunk_frames=chunk_frames,
         compressor=compressor,
+        keyframes=keyframes,
+        fast=fast,
+        hwaccel=hwaccel,
     )
     bar = None
     state = {}
@@ -464,7 +489,9 @@ def store_summary(store) -> dict:
     times = store.times
     h, w = store.frame_shape
     pic = meta["picture"]
-    if s.get("every"):
+    if s.get("keyframes"):
+        how = "keyframes only" + (f", every {s['every']}" if s.get("every", 1) > 1 else "")
+    elif s.get("every"):
         how = f"every {s['every']} frames"
     else:
         how = f"{s['fps']:.6g} frames per second"
@@ -482,6 +509,9 @@ def store_summary(store) -> dict:
         "source": meta["source"]["path"],
         "crop": ("{w}x{h}+{x}+{y}".format(**pic["crop"]) if pic.get("crop") else "none"),
         "tonemap": "HDR -> SDR" if pic.get("tonemap") else "no",
+        "decoder": ", ".join(
+            x for x in (pic.get("hwaccel") or "software", "fast" if pic.get("fast") else "") if x
+        ),
         "decode errors": decode.get("error_count", 0)
         if not decode.get("truncated_at")
         else f"truncated at {hms(decode['truncated_at'])}",

@@ -10,6 +10,7 @@ sees the same times as one that does not.
 from __future__ import annotations
 
 import collections
+import functools
 import io
 import math
 import os
@@ -47,6 +48,7 @@ class Sampling:
     start: float = 0.0
     end: float | None = None
     max_frames: int | None = None
+    keyframes: bool = False  # decode keyframes only (a fast preview); ``every`` counts keyframes
 
     def select_expr(self, index_offset: int = 0) -> str:
         if self.every is not None:
@@ -94,6 +96,8 @@ class Picture:
     color_matrix: str = "bt709"  # YUV->RGB matrix for untagged sources
     color_range: str = "tv"
     hdr_transfer: str = "smpte2084"  # zscale's name of the HDR transfer: smpte2084 or arib-std-b67
+    fast: bool = False  # cheaper decoding: no loop filter, fast (non-conformant) tricks
+    hwaccel: str | None = None  # "cuda": decode on NVDEC and shrink with scale_cuda on the GPU
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,6 +124,14 @@ def _filter_graph(
     if sampling.end is not None:
         # read a little past the end; select cuts exactly at it
         inp_kwargs["t"] = f"{sampling.end - seek + 2 * frame_interval(info):.6f}"
+    if sampling.keyframes:
+        inp_kwargs["skip_frame"] = "nokey"
+    if picture.fast:
+        inp_kwargs["skip_loop_filter"] = "all"
+        inp_kwargs["flags2"] = "+fast"
+    if picture.hwaccel == "cuda":
+        inp_kwargs["hwaccel"] = "cuda"
+        inp_kwargs["hwaccel_output_format"] = "cuda"
     v = ffmpeg.input(info.path, **inp_kwargs)[f"v:{info.stream}"]
     v = v.filter("showinfo", checksum=0)
     expr = sampling.select_expr(index_offset)
@@ -127,8 +139,11 @@ def _filter_graph(
         expr = f"({expr})*lt(t,{sampling.end!r})"
     v = v.filter("select", expr)
     v = v.filter("showinfo", checksum=0)
-    if picture.crop is not None:
-        c = picture.crop
+    crop = picture.crop
+    if picture.hwaccel == "cuda":
+        v, crop = _cuda_shrink(v, info, picture)
+    if crop is not None:
+        c = crop
         v = v.filter("crop", c.w, c.h, c.x, c.y, exact=1)
     if picture.tonemap:
         v = v.filter("scale", picture.width, picture.height, flags=SCALE_FLAGS)
@@ -163,6 +178,25 @@ def _filter_graph(
     if sampling.max_frames is not None:
         out_kwargs["frames:v"] = sampling.max_frames
     return ffmpeg.output(v, "pipe:", **out_kwargs)
+
+
+def _cuda_shrink(v, info: MovieInfo, picture: Picture):
+    """On the GPU: shrink the decoded frames to about twice the target size with scale_cuda, then
+    bring them to the host; the exact crop and the area scaling to the target happen on the CPU
+    as in the software path. Returns the stream and the crop box scaled to the shrunk frame."""
+    fw, fh = _decoded_size(info)
+    c = picture.crop or Crop(fw, fh, 0, 0)
+    factor = min(1.0, 2 * picture.width / c.w, 2 * picture.height / c.h)
+    sw, sh = max(2, round(fw * factor / 2) * 2), max(2, round(fh * factor / 2) * 2)
+    v = v.filter("scale_cuda", w=sw, h=sh, format="yuv420p", interp_algo="bilinear")
+    v = v.filter("hwdownload").filter("format", "yuv420p")
+    if picture.crop is None:
+        return v, None
+    sx, sy = sw / fw, sh / fh
+    box = Crop(
+        w=max(1, round(c.w * sx)), h=max(1, round(c.h * sy)), x=round(c.x * sx), y=round(c.y * sy)
+    )
+    return v, box
 
 
 def build_command(
@@ -358,15 +392,51 @@ class Decoder:
         proc.wait()
 
 
+def cuda_available() -> bool:
+    """Whether the chosen ffmpeg can decode on NVDEC here: it lists the cuda hwaccel and has
+    scale_cuda, and a CUDA device can be opened (driver present). Probed once per process."""
+    return _cuda_probe()
+
+
+@functools.cache
+def _cuda_probe() -> bool:
+    exe = ffmpeg_exe()
+    out = subprocess.run([exe, "-hide_banner", "-hwaccels"], capture_output=True, text=True)
+    if "cuda" not in out.stdout.split() or not has_filter("scale_cuda"):
+        return False
+    test = subprocess.run(
+        [
+            exe,
+            "-v",
+            "error",
+            "-init_hw_device",
+            "cuda",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=s=64x64",
+            "-frames:v",
+            "1",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return test.returncode == 0
+
+
 _CROP = re.compile(r"crop=(\d+):(\d+):(\d+):(\d+)")
 
 
 def detect_crop(
-    info: MovieInfo, start: float = 0.0, end: float | None = None, points: int = 8, frames: int = 6
+    info: MovieInfo, start: float = 0.0, end: float | None = None, points: int = 8, frames: int = 3
 ) -> Crop | None:
-    """Letterbox/pillarbox detection: ffmpeg's cropdetect at ``points`` places spread over
-    [start, end], keeping the union of the boxes (so a dark scene cannot over-crop).
-    Returns None when there is nothing to crop."""
+    """Letterbox/pillarbox detection: ffmpeg's cropdetect on a few keyframes at each of
+    ``points`` places spread over [start, end], keeping the union of the boxes (so a dark scene
+    cannot over-crop). Only keyframes are decoded, so it costs a few frames a place whatever the
+    keyframe interval. Returns None when there is nothing to crop."""
     end = end if end is not None else (info.duration or start + 60)
     span = max(end - start, 0.0)
 
@@ -377,6 +447,9 @@ def detect_crop(
             "-hide_banner",
             "-nostdin",
             "-nostats",
+            "-skip_frame",
+            "nokey",
+            "-noaccurate_seek",
             "-ss",
             f"{t:.3f}",
             "-i",
@@ -448,7 +521,13 @@ def output_size(
 
 
 def picture_for(
-    info: MovieInfo, crop: Crop | None, out: tuple[int, int], *, tonemap: bool | None = None
+    info: MovieInfo,
+    crop: Crop | None,
+    out: tuple[int, int],
+    *,
+    tonemap: bool | None = None,
+    fast: bool = False,
+    hwaccel: str | None = None,
 ) -> Picture:
     """The Picture for a source: colour matrix and range from its tags, or the usual guesses
     (bt709 for HD, bt601 for SD) when untagged; tone mapping for HDR sources."""
@@ -474,6 +553,8 @@ def picture_for(
         color_matrix=matrix,
         color_range=rng,
         hdr_transfer=hdr_transfer,
+        fast=fast,
+        hwaccel=hwaccel,
     )
 
 

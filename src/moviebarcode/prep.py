@@ -17,6 +17,7 @@ from moviebarcode.decode import (
     Picture,
     Sampling,
     check_input,
+    cuda_available,
     detect_crop,
     output_size,
     picture_for,
@@ -42,6 +43,9 @@ class PrepRequest:
     tonemap: str = "auto"
     chunk_frames: int | None = None
     compressor: str = "none"
+    keyframes: bool = False
+    fast: bool = False
+    hwaccel: str = "none"
 
     def __post_init__(self):
         picked = [x is not None for x in (self.every, self.fps, self.columns)]
@@ -63,6 +67,10 @@ class PrepRequest:
             raise InputError("--size must be WxH with both at least 1")
         if self.crop not in ("auto", "none"):
             raise InputError("--crop must be auto or none")
+        if self.keyframes and (self.fps is not None or self.columns is not None):
+            raise InputError("--keyframes takes one column per keyframe: not with --fps/--columns")
+        if self.hwaccel not in ("auto", "none", "cuda"):
+            raise InputError("--hwaccel must be auto, none or cuda")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -99,7 +107,23 @@ def resolve_sampling(info: MovieInfo, req: PrepRequest) -> Sampling:
         )
     if req.fps is not None:
         return Sampling(every=None, fps=req.fps, start=req.start, end=req.end)
+    if req.keyframes:
+        return Sampling(every=req.every or 1, start=req.start, end=req.end, keyframes=True)
     return Sampling(every=req.every or 24, start=req.start, end=req.end)
+
+
+def resolve_hwaccel(req: PrepRequest) -> str | None:
+    """The hardware decoder to use: None (software) or "cuda"."""
+    if req.hwaccel == "none":
+        return None
+    if cuda_available():
+        return "cuda"
+    if req.hwaccel == "cuda":
+        raise InputError(
+            "--hwaccel cuda: this ffmpeg cannot decode on an NVIDIA GPU here (no cuda hwaccel, "
+            "no scale_cuda, or no driver); use --hwaccel auto or none"
+        )
+    return None
 
 
 def _check_output(out: Path) -> None:
@@ -234,7 +258,9 @@ def prep(
             info, crop, width=request.width, height=request.height, size=request.size
         )
         tonemap = {"auto": None, "on": True, "off": False}[request.tonemap]
-        picture = picture_for(info, crop, size, tonemap=tonemap)
+        picture = picture_for(
+            info, crop, size, tonemap=tonemap, fast=request.fast, hwaccel=resolve_hwaccel(request)
+        )
         chunk = request.chunk_frames or default_chunk_frames(size[1], size[0])
         store = FrameStore.create(
             out,
