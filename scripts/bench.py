@@ -102,6 +102,20 @@ def bench_prep(args) -> None:
             cli.rss = list(map(int, r.stdout.split()))
 
         t_cli = timed(cli, args.repeat)
+
+        def prep_with(**extra):
+            def go():
+                out = work / "opt.zarr"
+                shutil.rmtree(out, ignore_errors=True)
+                prep(movie, PrepRequest(**{"every": args.every, **extra}), output=out)
+                go.frames = FrameStore.open(out).frames_done
+
+            return go
+
+        fast = prep_with(fast=True)
+        t_fast = timed(fast, args.repeat)
+        keys = prep_with(keyframes=True, every=None)
+        t_keys = timed(keys, args.repeat)
         n_src = info.duration * info.fps if info.duration and info.fps else float("nan")
 
         def row(name, t, base):
@@ -113,6 +127,8 @@ def bench_prep(args) -> None:
             row("ffmpeg alone, our graph without showinfo", t_noinfo, t_graph),
             row("moviebarcode prep (library: decode + store)", t_lib, t_graph),
             row("moviebarcode prep (CLI: + probe, crop detect)", t_cli, t_graph),
+            row("moviebarcode prep --fast (no loop filter)", t_fast, t_graph),
+            row(f"moviebarcode prep --keyframes ({keys.frames} columns)", t_keys, t_graph),
         ]
         print(f"\n{movie.name}: {info.codec} {info.width}x{info.height} {info.fps} fps, "
               f"{info.duration:.1f} s; --every {args.every} -> {frames} frames of "
