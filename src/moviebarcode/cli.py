@@ -343,11 +343,18 @@ def prep(
     help="average/squeeze: average sRGB values (the old look) instead of linear light.",
 )
 @click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "gpu"]),
+    default="auto",
+    show_default=True,
+    help="Where to cluster: auto takes the GPU when CuPy sees one.",
+)
+@click.option(
     "--engine",
     type=click.Choice(["numpy", "sklearn", "cupy", "cuml"]),
-    default="numpy",
-    show_default=True,
-    help="Clustering engine.",
+    default=None,
+    help="Clustering engine [default: cupy on a GPU, numpy on the CPU]. sklearn and cuml "
+    "cluster frame by frame (the original method, for reference).",
 )
 @click.option(
     "--n-init",
@@ -375,6 +382,7 @@ def render(
     title,
     palette,
     gamma_naive,
+    device,
     engine,
     n_init,
     max_iter,
@@ -397,6 +405,7 @@ def render(
         mode=mode,
         cluster=ClusterParams(k=k, space=space, n_init=n_init, max_iter=max_iter, seed=seed),
         engine=engine,
+        device=device,
         sort=sort,
         width=width,
         height=height,
@@ -439,6 +448,18 @@ def render(
             )
         )
         click.echo(f"clusters: k={c.params['k']} {c.params['space']}, {how}", err=True)
+        load = result.load
+        if not c.cached and load is not None and load.bytes:
+            from moviebarcode.arrays import gpu_status
+
+            where = c.params.get("device", "cpu")
+            why = gpu_status()[1]
+            click.echo(f"device: {where} ({why})", err=True)
+            click.echo(
+                f"frames read with {load.method}: {load.bytes / 2**20:.0f} MiB in "
+                f"{load.seconds:.2f} s ({load.throughput / 2**20:.0f} MiB/s)",
+                err=True,
+            )
     if not quiet:
         click.echo(str(result.image))
         if result.palette:

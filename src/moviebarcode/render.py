@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from moviebarcode import columns as cols
+from moviebarcode.arrays import Device, LoadStats, batches, select_device, to_numpy
 from moviebarcode.colorspace import lab_to_srgb, srgb_to_lab
-from moviebarcode.engines import get_engine
+from moviebarcode.engines import Engine, get_engine
 from moviebarcode.errors import InputError
 from moviebarcode.image import add_labels, barcode_image, default_height, save_png
+from moviebarcode.kmeans import get_xp
 from moviebarcode.palette import write_palette
 from moviebarcode.store import FrameStore
 
@@ -52,7 +54,8 @@ class ClusterParams:
 class RenderOptions:
     mode: str = "stacked"
     cluster: ClusterParams = field(default_factory=ClusterParams)
-    engine: str = "numpy"
+    engine: str | None = None  # None: cupy on a GPU, numpy on the CPU
+    device: str = "auto"
     sort: str = "share"
     width: int | None = None
     height: int | None = None
@@ -83,6 +86,7 @@ class RenderResult:
     palette: Path | None
     clusters: Clusters | None
     seconds: float
+    load: LoadStats | None = None
 
 
 Progress = Callable[[int], None]  # frames done
@@ -125,24 +129,75 @@ def _batch_frames(store: FrameStore, k: int, wanted: int | None) -> int:
     return max(1, min(4096, BATCH_BYTES // per_frame))
 
 
+GPU_ENGINES = ("cupy", "cuml")
+
+
+def resolve_engine(engine: str | None, device: str = "auto") -> tuple[str, Device]:
+    """The engine and the device it runs on. No engine given: ``cupy`` on a GPU, else ``numpy``
+    (``device`` auto: the GPU when CuPy sees one). The GPU engines need the GPU; the others run on
+    the CPU whatever ``device`` says."""
+    if engine in GPU_ENGINES:
+        if device == "cpu":
+            raise InputError(f"--engine {engine} runs on a GPU; not with --device cpu")
+        return engine, select_device("gpu")
+    if engine is None:
+        dev = select_device(device)
+        return ("cupy" if dev.kind == "gpu" else "numpy"), dev
+    if device == "gpu":
+        raise InputError(f"--engine {engine} runs on the CPU; use --engine cupy with --device gpu")
+    return engine, select_device("cpu")
+
+
+def cluster_batch(
+    frames, start: int, params: ClusterParams, engine: Engine
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cluster one batch of frames (m, h, w, 3) uint8 (NumPy or CuPy) that begins at frame
+    ``start`` of the store. The seed is ``params.seed + start``, so a film's result depends on
+    its batches' boundaries, not on where or in which order they run.
+
+    Returns centres (m, k, 3) float32 sRGB 0..255, shares (m, k) float32, inertia (m,) float64,
+    as NumPy arrays."""
+    xp = get_xp(frames)
+    x = frames.reshape(len(frames), -1, 3).astype(xp.float32)
+    if params.space == "lab":
+        x = srgb_to_lab(x)
+    res = engine.fit(
+        x,
+        params.k,
+        n_init=params.n_init,
+        max_iter=params.max_iter,
+        tol=params.tol,
+        seed=params.seed + start,
+    )
+    c = res.centres
+    if params.space == "lab":
+        c = lab_to_srgb(c)
+    return to_numpy(c), to_numpy(res.shares), to_numpy(res.inertia)
+
+
 def cluster(
     store: FrameStore,
     params: ClusterParams,
     *,
-    engine: str = "numpy",
+    engine: str | None = "numpy",
+    device: str = "auto",
     recompute: bool = False,
     batch_frames: int | None = None,
     progress: Progress | None = None,
+    load: LoadStats | None = None,
 ) -> Clusters:
     """The clustering of every frame of ``store`` with ``params``: from the store's cache, or
-    computed with ``engine`` in batches (memory bounded by the batch, not the film) and cached."""
+    computed with ``engine`` (None: chosen by ``device``, see ``resolve_engine``) in batches
+    (memory bounded by the batch, not the film) and cached. ``load`` receives how the frames
+    were read."""
     store.require_complete()
     key = params.key()
     if not recompute:
         hit = store.load_result(params.k, key)
         if hit is not None:
             return Clusters(hit["centres"], hit["shares"], hit["inertia"], hit["params"], True)
-    eng = get_engine(engine)
+    name, dev = resolve_engine(engine, device)
+    eng = get_engine(name)
     n = store.frames_done
     k = params.k
     centres = np.empty((n, k, 3), np.float32)
@@ -150,41 +205,23 @@ def cluster(
     inertia = np.empty(n, np.float64)
     t0 = time.perf_counter()
     step = _batch_frames(store, k, batch_frames)
-    for start, frames in store.iter_batches(step):
+    for start, frames in batches(store, step, dev, load):
         m = len(frames)
-        x = frames.reshape(m, -1, 3).astype(np.float32)
-        if params.space == "lab":
-            x = srgb_to_lab(x)
-        res = eng.fit(
-            x,
-            k,
-            n_init=params.n_init,
-            max_iter=params.max_iter,
-            tol=params.tol,
-            seed=params.seed + start,
-        )
-        c = _to_numpy(res.centres)
-        if params.space == "lab":
-            c = lab_to_srgb(c)
-        centres[start : start + m] = c
-        shares[start : start + m] = _to_numpy(res.shares)
-        inertia[start : start + m] = _to_numpy(res.inertia)
+        sl = slice(start, start + m)
+        centres[sl], shares[sl], inertia[sl] = cluster_batch(frames, start, params, eng)
         if progress:
             progress(start + m)
     seconds = time.perf_counter() - t0
     meta = {
         **asdict(params),
         "engine": eng.name,
+        "device": dev.kind,
         "seconds": round(seconds, 3),
         "frames": n,
         "centres_space": "srgb",
     }
     store.save_result(k, key, meta, centres, shares, inertia)
     return Clusters(centres, shares, inertia, meta, False, seconds)
-
-
-def _to_numpy(a) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 def frame_columns(
@@ -237,11 +274,14 @@ def render(
     # squeeze keeps the frames' own height unless told; the others are 9/16 of the width
     height = opts.height or (None if opts.mode == "squeeze" else default_height(width or n))
     clusters = None
+    load = LoadStats()
     if opts.mode in CLUSTER_MODES or opts.palette is not None:
         clusters = cluster(
             store,
             opts.cluster,
             engine=opts.engine,
+            device=opts.device,
+            load=load,
             recompute=opts.recompute,
             batch_frames=opts.batch_frames,
             progress=progress,
@@ -281,4 +321,4 @@ def render(
             colours_srgb=clusters.centres,
             shares=clusters.shares,
         )
-    return RenderResult(out, opts.palette, clusters, time.perf_counter() - t0)
+    return RenderResult(out, opts.palette, clusters, time.perf_counter() - t0, load)

@@ -247,13 +247,17 @@ class FrameStore:
             os.close(fd)
 
     # -- reading -----------------------------------------------------------------------------
-    def iter_batches(self, batch_frames: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield (start, frames) in order, ``frames`` (m, h, w, 3) uint8, whole chunks at a time."""
+    def batch_ranges(self, batch_frames: int | None = None) -> list[tuple[int, int]]:
+        """(start, stop) of each batch of about ``batch_frames`` frames, in whole chunks."""
         n = self.frames_done
         step = batch_frames or self.chunk_frames
         step = max(self.chunk_frames, step // self.chunk_frames * self.chunk_frames)
-        for s in range(0, n, step):
-            yield s, self.frames[s : min(n, s + step)]
+        return [(s, min(n, s + step)) for s in range(0, n, step)]
+
+    def iter_batches(self, batch_frames: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (start, frames) in order, ``frames`` (m, h, w, 3) uint8, whole chunks at a time."""
+        for s, e in self.batch_ranges(batch_frames):
+            yield s, self.frames[s:e]
 
     # -- results -----------------------------------------------------------------------------
     def result_path(self, k: int, key: str) -> Path:
