@@ -40,6 +40,7 @@ DEFAULT_N_INIT = 8
 DEFAULT_BIN_BITS: int | None = 5
 DEFAULT_BIN_ITER: int | None = 20
 DEFAULT_REFINE_ITER: int | None = 1
+DEFAULT_COARSE_BITS: int | None = 4
 _NUMPY_BLOCK_ELEMENTS = 8 * 14_400
 """Pixels (frames x pixels per frame) per block on NumPy: keeps temporaries in cache."""
 
@@ -103,6 +104,7 @@ def batched_kmeans(
     xp: Any = None,
     bin_bits: int | None = DEFAULT_BIN_BITS,
     bin_iter: int | None = DEFAULT_BIN_ITER,
+    coarse_bits: int | None = DEFAULT_COARSE_BITS,
     refine_iter: int | None = DEFAULT_REFINE_ITER,
     block_frames: int | None = None,
     n_threads: int | None = None,
@@ -151,6 +153,7 @@ def batched_kmeans(
             max_iter=max_iter,
             bin_bits=None if bin_bits is None else int(bin_bits),
             bin_iter=bin_iter,
+            coarse_bits=coarse_bits,
             refine_iter=refine_iter,
             tol=tol,
             u_first=u_first[start:stop],
@@ -189,6 +192,7 @@ def _fit_block(
     max_iter: int,
     bin_bits: int | None,
     bin_iter: int,
+    coarse_bits: int | None,
     refine_iter: int,
     tol: float,
     u_first: np.ndarray,
@@ -216,7 +220,12 @@ def _fit_block(
     def rep(a: Array) -> Array:
         return a if n_init == 1 or a is None else xp.concatenate([a] * n_init, axis=0)
 
-    pts_r, w_r, thresh_r = rep(pts), rep(w), rep(thresh)
+    if bin_bits is not None and coarse_bits is not None and coarse_bits < bin_bits:
+        # Restarts on a coarser coreset, made from the fine one.
+        seed_pts, seed_w = _bin(xp.transpose(pts, (0, 2, 1)), w, 1 << (3 * coarse_bits), xp)
+    else:
+        seed_pts, seed_w = pts, w
+    pts_r, w_r, thresh_r = rep(seed_pts), rep(seed_w), rep(thresh)
     u_first_r = np.ascontiguousarray(u_first.T).reshape(-1)
     u_trials_r = np.ascontiguousarray(u_trials.transpose(1, 0, 2, 3)).reshape(
         (n_init * b,) + u_trials.shape[2:]
@@ -239,7 +248,8 @@ def _fit_block(
         centres, more, _ = _lloyd(xt, centres, thresh, refine_iter, xp, None)
         n_iter = n_iter + more
 
-    _, counts, min_d = _assign(xt, centres, xp)
+    onehot, min_d = _assign(xt, centres, xp)
+    counts = xp.sum(onehot, axis=2)
     shares = (counts / n_pixels).astype(xp.float32)
     inertia = xp.sum(min_d, axis=1, dtype=xp.float64)
     return centres.astype(xp.float32), shares, inertia, n_iter.astype(xp.int32)
@@ -269,12 +279,10 @@ def _bin(x: Array, weight: Array | None, n_cells: int, xp: Any) -> tuple[Array, 
     """
     b, n, _ = x.shape
     y = xp.matmul(x, xp.asarray(_OPPONENT))  # (b, N, 3)
-    if weight is None:
-        lo = xp.min(y, axis=1)
-        span = xp.max(y, axis=1) - lo
-    else:  # padding points are copies of real ones: the box is the same
-        lo = xp.min(y, axis=1)
-        span = xp.max(y, axis=1) - lo
+    # Channel by channel (much faster than over axis 1 of (b, N, 3) on NumPy). Padding
+    # points are copies of real ones: the box is the same.
+    lo = xp.stack([xp.min(y[:, :, c], axis=1) for c in range(3)], axis=1)
+    span = xp.stack([xp.max(y[:, :, c], axis=1) for c in range(3)], axis=1) - lo
     # Cube side: span product / n_cells, over the axes whose span exceeds it.
     log_span = xp.log(xp.maximum(span, 1e-6).astype(xp.float64))
     flat = xp.zeros(span.shape, dtype=bool)
@@ -300,7 +308,7 @@ def _bin(x: Array, weight: Array | None, n_cells: int, xp: Any) -> tuple[Array, 
         counts = xp.bincount(ids, minlength=b * size)
     else:
         counts = xp.bincount(ids, weights=weight.reshape(-1), minlength=b * size)
-    occupied = xp.nonzero(counts)[0]  # sorted: frame by frame
+    occupied = xp.nonzero(counts > 0)[0]  # sorted: frame by frame
     frame = occupied // size
     per_frame = xp.bincount(frame, minlength=b)
     width = int(xp.max(per_frame))
@@ -330,29 +338,45 @@ def _sq_distances(xt: Array, centres: Array) -> Array:
     return d
 
 
-def _assign(xt: Array, centres: Array, xp: Any) -> tuple[Array, Array, Array]:
-    """Nearest centre of every point.
+def _assign(
+    xt: Array, centres: Array, xp: Any, sq_norms: Array | None = None
+) -> tuple[Array, Array]:
+    """Nearest centre of every point of ``xt`` (B, 3, N), of ``centres`` (B, k, 3).
 
     Returns ``onehot`` (B, k, N) float32, 1 where the centre is the point's nearest (the
-    first one on ties, like ``argmin``), ``counts`` (B, k) float32, the points nearest to
-    each centre, and ``min_d`` (B, N) float32, each point's squared distance to it.
+    first one on ties, like ``argmin``), and ``min_d`` (B, N) float32, each point's
+    squared distance to it. Without ``sq_norms`` the distances are computed channel by
+    channel (exact); with the points' squared norms ``sq_norms`` (B, N) they come from
+    one matrix product, ``|x|^2 - 2 x.c + |c|^2`` (faster, with rounding errors of about
+    1e-7 of ``|x|^2``: for the coresets, whose inertias only rank restarts).
     """
-    d = _sq_distances(xt, centres)
-    min_d = xp.min(d, axis=1)
-    eq = d == min_d[:, None, :]
-    onehot = eq.astype(xp.float32)
-    counts = xp.sum(onehot, axis=2)
     k = centres.shape[1]
-    if k > 1 and bool(xp.any(xp.sum(counts, axis=1) != xt.shape[2])):
-        # Some point is equally near two centres (duplicate centres, in degenerate
-        # frames): keep only the first, as argmin would.
+    if sq_norms is None:
+        min_d = _sq_distances(xt, centres[:, :1, :])[:, 0, :]
+        label = xp.zeros(min_d.shape, dtype=xp.int8)
+        for j in range(1, k):
+            d = _sq_distances(xt, centres[:, j : j + 1, :])[:, 0, :]
+            closer = d < min_d
+            min_d = xp.minimum(min_d, d)
+            label = xp.where(closer, xp.int8(j), label)
+        onehot = (label[:, None, :] == xp.arange(k, dtype=xp.int8)[None, :, None]).astype(
+            xp.float32
+        )
+        return onehot, min_d
+    d = xp.matmul(centres, xt)  # (B, k, N)
+    d *= -2.0
+    d += xp.sum(centres * centres, axis=2)[:, :, None]
+    part = xp.min(d, axis=1)  # (B, N)
+    eq = d == part[:, None, :]
+    if k > 1 and bool(xp.any(xp.sum(eq, axis=1) > 1)):
+        # Points equally near two centres (duplicate centres, in degenerate frames):
+        # keep only the first, as argmin would.
         seen = eq[:, 0].copy()
         for j in range(1, k):
             eq[:, j] &= ~seen
             seen |= eq[:, j]
-        onehot = eq.astype(xp.float32)
-        counts = xp.sum(onehot, axis=2)
-    return onehot, counts, min_d
+    min_d = xp.maximum(part + sq_norms, 0.0)
+    return eq.astype(xp.float32), min_d
 
 
 def _lloyd(
@@ -361,42 +385,72 @@ def _lloyd(
     """Lloyd iterations on points ``xt`` (B, 3, N) of weights ``w`` (B, N) (or all 1).
 
     A problem stops moving once the squared shift of its centres is at most ``thresh``
-    (B,); the loop ends when all have stopped or after ``max_iter`` iterations. An empty
-    cluster is moved to the point farthest from its centre, one per problem and
+    (B,); the loop ends when all have stopped or after ``max_iter`` iterations. Only
+    the problems still moving are computed (the batch is compacted as they stop). An
+    empty cluster is moved to the point farthest from its centre, one per problem and
     iteration, like scikit-learn does; when every point sits on a centre (fewer
-    distinct colours than k) it keeps its centre. Returns the centres, the iterations
-    done, (B,) int32, and the weighted inertia at the last assignment, (B,) float64 (of
-    the centres before the last update; ``inf`` when ``max_iter`` is 0).
+    distinct colours than k) it keeps its centre. Weighted points (coresets) use the
+    fast distances of :func:`_assign`, unweighted ones (pixels) the exact ones. Returns
+    the centres, the iterations done, (B,) int32, and the weighted inertia at the last
+    assignment, (B,) float64 (of the centres before the last update; ``inf`` when
+    ``max_iter`` is 0).
     """
     b, k, _ = centres.shape
     inertia = xp.full(b, xp.inf, dtype=xp.float64)
     n_iter = xp.zeros(b, dtype=xp.int32)
-    active = xp.ones(b, dtype=bool)
     cluster = xp.arange(k)[None, :]
+    # Per point: its coordinates times its weight, and its weight (B, N, 4).
+    ones = xp.ones(xt.shape[::2], dtype=xp.float32) if w is None else w
+    pw = xp.concatenate([xp.transpose(xt, (0, 2, 1)) * ones[:, :, None], ones[:, :, None]], axis=2)
+    sq_norms = None if w is None else xp.sum(xt * xt, axis=1)
+    centres = centres.astype(xp.float32)
+    idx = None  # problems of the working set (None: all)
+    cur_x, cur_pw, cur_sq, cur_c, cur_t = xt, pw, sq_norms, centres, thresh
+    active = xp.ones(b, dtype=bool)
     for _ in range(max_iter):
-        onehot, counts, min_d = _assign(xt, centres, xp)
-        if w is None:
-            inertia = xp.sum(min_d, axis=1, dtype=xp.float64)
-        else:
-            onehot *= w[:, None, :]
-            counts = xp.sum(onehot, axis=2)
-            inertia = xp.sum(min_d * w, axis=1, dtype=xp.float64)
-        sums = xp.matmul(onehot, xp.transpose(xt, (0, 2, 1)))  # (B, k, 3)
-        new = xp.where(counts[:, :, None] > 0, sums / xp.maximum(counts, 1.0)[:, :, None], centres)
+        onehot, min_d = _assign(cur_x, cur_c, xp, cur_sq)
+        sums = xp.matmul(onehot, cur_pw)  # (B', k, 4)
+        counts = sums[:, :, 3]
+        wd = min_d if w is None else min_d * cur_pw[:, :, 3]
+        cur_inertia = xp.sum(wd, axis=1, dtype=xp.float64)
+        new = xp.where(
+            counts[:, :, None] > 0, sums[:, :, :3] / xp.maximum(counts, 1e-30)[:, :, None], cur_c
+        )
         empty = counts == 0
-        far = xp.argmax(min_d, axis=1)  # (B,)
+        far = xp.argmax(min_d, axis=1)  # (B',)
         far_d = xp.take_along_axis(min_d, far[:, None], axis=1)[:, 0]
         relocate = (cluster == xp.argmax(empty, axis=1)[:, None]) & (
             xp.any(empty, axis=1) & (far_d > 0)
         )[:, None]
-        new = xp.where(relocate[:, :, None], _gather(xt, far[:, None], xp), new)
-        new = xp.where(active[:, None, None], new, centres).astype(xp.float32)
-        shift = xp.sum((new - centres) ** 2, axis=(1, 2))
-        n_iter += active.astype(xp.int32)
-        centres = new
-        active &= shift > thresh
-        if not bool(xp.any(active)):
+        new = xp.where(relocate[:, :, None], _gather(cur_x, far[:, None], xp), new)
+        new = xp.where(active[:, None, None], new, cur_c).astype(xp.float32)
+        shift = xp.sum((new - cur_c) ** 2, axis=(1, 2))
+        if idx is None:
+            inertia = cur_inertia
+            n_iter += active.astype(xp.int32)
+        else:
+            inertia[idx] = cur_inertia
+            n_iter[idx] += active.astype(xp.int32)
+        cur_c = new
+        active &= shift > cur_t
+        n_active = int(xp.sum(active))
+        if n_active == 0:
             break
+        if n_active <= active.shape[0] // 2:
+            # Compact the working set to the problems still moving.
+            keep = xp.nonzero(active)[0]
+            if idx is None:
+                centres = cur_c
+            else:
+                centres[idx] = cur_c
+            idx = keep if idx is None else idx[keep]
+            cur_x, cur_pw, cur_c, cur_t = xt[idx], pw[idx], centres[idx], thresh[idx]
+            cur_sq = None if sq_norms is None else sq_norms[idx]
+            active = xp.ones(idx.shape[0], dtype=bool)
+    if idx is None:
+        centres = cur_c
+    else:
+        centres[idx] = cur_c
     return centres, n_iter, inertia
 
 
