@@ -196,12 +196,70 @@ def bench_render(args) -> None:
           f"{len(sample)} frames, ours on all {n}; inertia compared on the same {len(sample)} "
           "frames\n")
     print(table(["", "ms/frame", "mean inertia", "vs original", "speed-up"], rows))
+    if args.gpu:
+        rows += gpu_rows(store, ours, sample, t20, i20, args)
     hours = 7200 * t20 / 3600
     print(f"\na two-hour film at one frame per second (7,200 frames at this size): original "
           f"{hours:.2f} h, ours {7200 * t_ours / 60:.1f} min")
     if args.json:
         Path(args.json).write_text(json.dumps({"ms_per_frame": {"sklearn20": 1000 * t20,
                                     "sklearn_ours": 1000 * t_ours_sk, "numpy": 1000 * t_ours}}))
+
+
+def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
+    """The GPU rows: kvikio load throughput, the cupy engine on all frames, cuML frame by frame
+    (when installed), and a whole render on the GPU, all on the same store."""
+    from moviebarcode.arrays import LoadStats, batches, gpu_status, select_device
+    from moviebarcode.engines import get_engine
+    from moviebarcode.render import RenderOptions, _batch_frames, cluster_batch, render
+
+    ok, why = gpu_status()
+    if not ok:
+        print(f"\nno GPU rows: {why}")
+        return []
+    dev = select_device("gpu")
+    n = store.frames_done
+    step = _batch_frames(store, ours.k, None)
+    load = LoadStats()
+    t0 = time.perf_counter()
+    for _ in batches(store, step, dev, load):
+        pass
+    t_load = time.perf_counter() - t0
+    rows = [[f"GPU load ({load.method}), all frames", f"{1000 * t_load / n:.3f}",
+             f"{load.throughput / 2**20:.0f} MiB/s", "", ""]]
+    eng = get_engine("cupy")
+    inertia = np.empty(n)
+    for warm in (True, False):
+        t0 = time.perf_counter()
+        for s, frames in batches(store, step, dev):
+            inertia[s:s + len(frames)] = cluster_batch(frames, s, ours, eng)[2]
+        dev.xp.cuda.get_current_stream().synchronize()
+        t_cupy = (time.perf_counter() - t0) / n
+        if not warm:
+            break
+    rows.append([f"moviebarcode cupy engine (n_init={ours.n_init}), batched",
+                 f"{1000 * t_cupy:.3f}", f"{inertia[sample].mean():.5g}",
+                 f"{inertia[sample].mean() / i20.mean():.4f}", f"{t20 / t_cupy:.0f}x"])
+    try:
+        cu = get_engine("cuml")
+    except Exception as exc:  # noqa: BLE001
+        print(f"no cuML row: {exc}")
+    else:
+        px = store.frames[:][sample]
+        t0 = time.perf_counter()
+        res = cu.fit(px.reshape(len(px), -1, 3).astype(np.float32), ours.k, n_init=ours.n_init,
+                     max_iter=ours.max_iter, tol=ours.tol, seed=ours.seed)
+        t_cuml = (time.perf_counter() - t0) / len(sample)
+        ci = np.asarray(res.inertia.get() if hasattr(res.inertia, "get") else res.inertia)
+        rows.append([f"cuML KMeans per frame (n_init={ours.n_init})", f"{1000 * t_cuml:.3f}",
+                     f"{ci.mean():.5g}", f"{ci.mean() / i20.mean():.4f}", f"{t20 / t_cuml:.0f}x"])
+        print(f"cupy engine vs cuML per frame: {t_cuml / t_cupy:.0f}x faster")
+    out = Path(tempfile.mkdtemp()) / "gpu.png"
+    t0 = time.perf_counter()
+    render(store.path, RenderOptions(device="gpu", recompute=True), output=out)
+    rows.append(["end-to-end render --device gpu --recompute (s)",
+                 f"{time.perf_counter() - t0:.2f} s", "", "", ""])
+    return rows
 
 
 def fetch_bbb(args) -> None:
@@ -239,6 +297,7 @@ def main() -> None:
     r.add_argument("--k", type=int, default=8)
     r.add_argument("--sample", type=int, default=20, help="frames to time sklearn on")
     r.add_argument("--json", help="also write the figures to this JSON file")
+    r.add_argument("--gpu", action="store_true", help="add the GPU rows (needs CuPy and a GPU)")
     r.set_defaults(fn=bench_render)
     f = sub.add_parser("fetch-bbb", help="download the full 10-minute Big Buck Bunny")
     f.add_argument("--dest", default="cache/bbb.mp4")
