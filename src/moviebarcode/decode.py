@@ -50,17 +50,22 @@ class Sampling:
     max_frames: int | None = None
     keyframes: bool = False  # decode keyframes only (a fast preview); ``every`` counts keyframes
 
-    def select_expr(self, index_offset: int = 0) -> str:
+    def select_expr(self, index_offset: int = 0, prev_bucket: int = -1) -> str:
+        """ffmpeg's select expression. ``index_offset`` is the frame number of the first decoded
+        frame (the every-N phase); ``prev_bucket`` the fps bucket of the frame before it (-1:
+        none), so that a run starting mid-film keeps exactly the frames a whole run keeps."""
         if self.every is not None:
             return f"not(mod(n+{index_offset},{self.every}))"
         f, s = repr(float(self.fps)), repr(float(self.start))
         bucket = "floor(({t}-" + s + ")*" + f + "+1e-6)"
-        return (
-            # not-equal rather than greater: a file whose timestamps jump back stays sampled
-            # (select's value is an output number: keep it 0 or 1)
-            f"gte(isnan(prev_selected_t)+not(eq({bucket.format(t='t')},"
-            f"{bucket.format(t='prev_selected_t')})),1)"
-        )
+        now, prev = bucket.format(t="t"), bucket.format(t="prev_selected_t")
+        # keep the first frame of each bucket; not-equal rather than greater, so that a file
+        # whose timestamps jump back stays sampled
+        return f"if(isnan(prev_selected_t),not(eq({now},{prev_bucket})),not(eq({now},{prev})))"
+
+    def bucket(self, t: float) -> int:
+        """The fps bucket of time ``t``, computed as the select expression does."""
+        return math.floor((t - float(self.start)) * float(self.fps) + 1e-6)
 
     def expected_frames(self, info: MovieInfo) -> int | None:
         """An estimate of how many frames will be kept, for progress bars (never trusted)."""
@@ -115,7 +120,12 @@ class DecodeReport:
 
 
 def _filter_graph(
-    info: MovieInfo, sampling: Sampling, picture: Picture, index_offset: int, seek: float | None
+    info: MovieInfo,
+    sampling: Sampling,
+    picture: Picture,
+    index_offset: int,
+    seek: float | None,
+    prev_bucket: int,
 ):
     seek = sampling.start if seek is None else seek
     inp_kwargs = {}
@@ -134,7 +144,7 @@ def _filter_graph(
         inp_kwargs["hwaccel_output_format"] = "cuda"
     v = ffmpeg.input(info.path, **inp_kwargs)[f"v:{info.stream}"]
     v = v.filter("showinfo", checksum=0)
-    expr = sampling.select_expr(index_offset)
+    expr = sampling.select_expr(index_offset, prev_bucket)
     if sampling.end is not None:
         expr = f"({expr})*lt(t,{sampling.end!r})"
     v = v.filter("select", expr)
@@ -205,15 +215,18 @@ def build_command(
     picture: Picture,
     index_offset: int = 0,
     seek: float | None = None,
+    prev_bucket: int = -1,
 ):
     """The ffmpeg command line (a list) that decodes ``info.path`` as asked. ``seek`` (seconds)
     starts decoding there instead of at ``sampling.start``, frame numbers then counting from
-    ``index_offset`` (used to resume)."""
+    ``index_offset`` and the fps sampling going on from ``prev_bucket`` (to resume, or to decode
+    one segment of a parallel prep)."""
     if picture.tonemap and not has_filter("zscale"):
         raise FFmpegError(
-            "this ffmpeg has no zscale filter, needed to tone-map HDR; try --no-tonemap"
+            "this ffmpeg has no zscale filter, needed to tone-map HDR; try --tonemap off"
         )
-    args = _filter_graph(info, sampling, picture, index_offset, seek).compile(cmd=ffmpeg_exe())
+    graph = _filter_graph(info, sampling, picture, index_offset, seek, prev_bucket)
+    args = graph.compile(cmd=ffmpeg_exe())
     glob = [
         "-hide_banner",
         "-nostats",
@@ -330,10 +343,11 @@ class Decoder:
         *,
         index_offset: int = 0,
         seek: float | None = None,
+        prev_bucket: int = -1,
     ):
         self.info = info
         self.picture = picture
-        self.cmd = build_command(info, sampling, picture, index_offset, seek)
+        self.cmd = build_command(info, sampling, picture, index_offset, seek, prev_bucket)
         self.index_offset = index_offset
         self.report = DecodeReport()
         self.proc: subprocess.Popen | None = None
