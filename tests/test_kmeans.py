@@ -187,6 +187,24 @@ def test_full_data_mode_without_bins(film_frames):
     np.testing.assert_allclose(r.inertia, recomputed_inertia(pixels, r.centres), rtol=1e-4)
 
 
+def test_coreset_bins_preserve_counts_and_means(film_frames):
+    from moviebarcode.kmeans import _bin
+
+    pixels = film_frames[:4]
+    pts, w = _bin(pixels, None, 1 << 15, np)
+    assert pts.shape[0] == 4 and pts.shape[1] == 3 and w.shape == (4, pts.shape[2])
+    np.testing.assert_allclose(w.sum(axis=1), pixels.shape[1])
+    # Weighted bin means sum to the frame's pixel sum; far fewer bins than pixels.
+    np.testing.assert_allclose(
+        (pts * w[:, None, :]).sum(axis=2), pixels.sum(axis=1, dtype=np.float64), rtol=1e-5
+    )
+    assert np.all((w > 0).sum(axis=1) <= 4000)
+    # A grey frame is binned finely along its grey line: every grey level its own bin.
+    grey = np.repeat(np.arange(256, dtype=np.float32)[:, None], 3, axis=1)[None]
+    _, wg = _bin(grey, None, 1 << 15, np)
+    assert np.count_nonzero(wg) >= 200
+
+
 def test_input_validation():
     with pytest.raises(ValueError):
         batched_kmeans(np.zeros((2, 10, 4), np.float32), 2)
@@ -207,6 +225,7 @@ def test_to_numpy_and_get_xp():
 
 def test_matches_sklearn_on_film_frames(film_frames, sklearn_reference):
     sk_centres, sk_shares, sk_inertia = sklearn_reference
+    assert len(film_frames) >= 15
     r = batched_kmeans(film_frames, 8, seed=0)
     # Mean inertia within 1% of scikit-learn's n_init=20, or lower.
     assert r.inertia.mean() <= 1.01 * sk_inertia.mean()

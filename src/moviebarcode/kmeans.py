@@ -9,18 +9,26 @@ with ``numpy.random.default_rng(seed)`` and moved to the device, so NumPy and Cu
 the same result for the same seed.
 
 Algorithm, per frame (all frames of a block are processed together; the only Python
-loops are over clusters, restarts' seeding steps, iterations and cache-sized blocks of
-frames):
+loops are over clusters, seeding steps, iterations and cache-sized blocks of frames):
 
-1. draw a random sample of ``sample_size`` pixels (with replacement);
-2. ``n_init`` greedy k-means++ seedings on the sample (``2 + int(log(k))`` local trials
-   per step, like scikit-learn), each refined by Lloyd iterations on the sample;
-3. keep the restart with the lowest sample inertia, and refine it by Lloyd iterations on
-   all the frame's pixels until the centres move less than the tolerance;
-4. a final assignment of every pixel gives the shares and the inertia.
+1. a weighted coreset: the frame's colour box, in luma / opponent-colour axes, is cut
+   into about ``8**bin_bits`` equal cubes and each non-empty cube becomes one point, the
+   mean of its pixels, weighted by their count (k-means on these is k-means on the
+   pixels, up to a constant, wherever a cube's pixels share a cluster); typical film
+   frames at 160x90 give 1,000-2,500 bins for 14,400 pixels, grey frames a few hundred;
+2. a coarser coreset (``8**coarse_bits`` cubes) of that one, a few hundred points;
+3. ``n_init`` greedy weighted k-means++ seedings (``2 + int(log(k))`` local trials per
+   step, like scikit-learn) on the coarse coreset, each refined by at most
+   ``bin_iter`` Lloyd iterations there, all restarts as one bigger batch;
+4. the restart with the lowest coarse inertia goes on by Lloyd iterations on the fine
+   coreset until its centres move less than the tolerance;
+5. ``refine_iter`` Lloyd steps on all the pixels settle the bins split between
+   clusters, and a final assignment of every pixel gives exact shares and inertia.
 
-Steps 1-2 make the restarts cheap; step 3 makes the result a local optimum of the full
-data, as scikit-learn's is.
+Lloyd iterations compute only the problems still moving. Measured on 2 CPU cores
+(scripts/kmeans_quality.py, k=8, 160x90 frames of four clips): 1.4-2.1 ms per frame,
+35-55 times faster than scikit-learn's ``KMeans(n_init=20)`` (70-90 ms), at a mean
+inertia 0.1-0.5% above its own.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ Array = Any
 
 DEFAULT_N_INIT = 8
 DEFAULT_BIN_BITS: int | None = 5
-DEFAULT_BIN_ITER: int | None = 20
+DEFAULT_BIN_ITER: int | None = 12
 DEFAULT_REFINE_ITER: int | None = 1
 DEFAULT_COARSE_BITS: int | None = 4
 _NUMPY_BLOCK_ELEMENTS = 8 * 14_400
@@ -60,7 +68,7 @@ class KMeansResult:
         Sum of squared distances of each frame's pixels to their nearest centre
         (scikit-learn's ``inertia_``).
     n_iter : array of shape (F,), int32
-        Lloyd iterations of the best run (on the sample plus on the full frame).
+        Lloyd iterations of the chosen run, over all its phases (coresets and pixels).
     """
 
     centres: Array
@@ -111,7 +119,57 @@ def batched_kmeans(
 ) -> KMeansResult:
     """Cluster the pixels of each frame of a batch into ``k`` colours.
 
-    DOCSTRING
+    One k-means problem per frame, solved for all frames at once (see the module
+    docstring for the algorithm). The defaults give a mean inertia on film frames
+    within about 0.5% of scikit-learn's ``KMeans(init='k-means++', n_init=20)``.
+
+    Parameters
+    ----------
+    pixels : array of shape (F, P, 3), float32
+        F frames of P pixels each, already in the clustering space (sRGB 0-255 or
+        CIELAB). NumPy or CuPy; other float dtypes are converted to float32.
+    k : int
+        Number of clusters per frame, >= 1.
+    n_init : int, default=8
+        Number of k-means++ seedings per frame (on the coarse coreset); the one with the
+        lowest inertia there is refined.
+    max_iter : int, default=100
+        Most Lloyd iterations per phase.
+    tol : float, default=1e-4
+        Convergence tolerance, relative like scikit-learn's: a frame has converged when
+        the sum over its centres of the squared centre shift is at most
+        ``tol * mean(var(frame, axis=0))`` (the variance of the coreset's bin means).
+    seed : int, default=0
+        Seed of ``numpy.random.default_rng``; the same seed and batch give the same
+        result, on NumPy and on CuPy.
+    xp : module, optional
+        ``numpy`` or ``cupy``; derived from ``pixels`` when omitted.
+    bin_bits : int or None, default=5
+        The coreset has at most about ``8**bin_bits`` bins per frame (1 to 8).
+        ``None``: no coreset, every phase on all pixels (slow; exact k-means).
+    bin_iter : int or None, default=12
+        Most Lloyd iterations of each restart on the coarse coreset (capped by
+        ``max_iter``); ``None``: until convergence or ``max_iter``.
+    coarse_bits : int or None, default=4
+        The restarts' coreset has at most about ``8**coarse_bits`` bins; ``None`` or
+        ``>= bin_bits``: the restarts run on the fine coreset.
+    refine_iter : int or None, default=1
+        Lloyd steps on all pixels after the coreset phases (capped by ``max_iter``);
+        ``None``: until convergence.
+    block_frames : int, optional
+        Frames clustered together at a time. Default: all of them on CuPy, about
+        115,000 pixels' worth on NumPy (so that temporaries stay in the CPU caches).
+        Blocking never changes the result: the random numbers are drawn for the whole
+        batch up front and frames are independent.
+    n_threads : int, optional
+        NumPy only: blocks are clustered on this many threads (default: the CPU count).
+
+    Returns
+    -------
+    KMeansResult
+        ``centres`` (F, k, 3) float32, ``shares`` (F, k) float32, ``inertia`` (F,)
+        float64, ``n_iter`` (F,) int32 (Lloyd iterations of the chosen run over all
+        phases), as arrays of ``xp``.
     """
     if xp is None:
         xp = get_xp(pixels)
@@ -339,7 +397,7 @@ def _sq_distances(xt: Array, centres: Array) -> Array:
 
 
 def _assign(
-    xt: Array, centres: Array, xp: Any, sq_norms: Array | None = None
+    xt: Array, centres: Array, xp: Any, sq_norms: Array | None = None, check_ties: bool = True
 ) -> tuple[Array, Array]:
     """Nearest centre of every point of ``xt`` (B, 3, N), of ``centres`` (B, k, 3).
 
@@ -348,7 +406,9 @@ def _assign(
     squared distance to it. Without ``sq_norms`` the distances are computed channel by
     channel (exact); with the points' squared norms ``sq_norms`` (B, N) they come from
     one matrix product, ``|x|^2 - 2 x.c + |c|^2`` (faster, with rounding errors of about
-    1e-7 of ``|x|^2``: for the coresets, whose inertias only rank restarts).
+    1e-7 of ``|x|^2``: for the coresets, whose inertias only rank restarts); then
+    ``check_ties=False`` skips the search for points equally near two centres (the
+    caller checks the counts instead).
     """
     k = centres.shape[1]
     if sq_norms is None:
@@ -368,7 +428,7 @@ def _assign(
     d += xp.sum(centres * centres, axis=2)[:, :, None]
     part = xp.min(d, axis=1)  # (B, N)
     eq = d == part[:, None, :]
-    if k > 1 and bool(xp.any(xp.sum(eq, axis=1) > 1)):
+    if k > 1 and check_ties and bool(xp.any(xp.sum(eq, axis=1) > 1)):
         # Points equally near two centres (duplicate centres, in degenerate frames):
         # keep only the first, as argmin would.
         seen = eq[:, 0].copy()
@@ -408,9 +468,16 @@ def _lloyd(
     cur_x, cur_pw, cur_sq, cur_c, cur_t = xt, pw, sq_norms, centres, thresh
     active = xp.ones(b, dtype=bool)
     for _ in range(max_iter):
-        onehot, min_d = _assign(cur_x, cur_c, xp, cur_sq)
+        onehot, min_d = _assign(cur_x, cur_c, xp, cur_sq, check_ties=False)
         sums = xp.matmul(onehot, cur_pw)  # (B', k, 4)
         counts = sums[:, :, 3]
+        if cur_sq is not None and k > 1:
+            # A point counted twice (equally near two centres): redo with ties broken.
+            total = xp.sum(cur_pw[:, :, 3], axis=1)
+            if bool(xp.any(xp.sum(counts, axis=1) > total * 1.000001 + 0.5)):
+                onehot, min_d = _assign(cur_x, cur_c, xp, cur_sq)
+                sums = xp.matmul(onehot, cur_pw)
+                counts = sums[:, :, 3]
         wd = min_d if w is None else min_d * cur_pw[:, :, 3]
         cur_inertia = xp.sum(wd, axis=1, dtype=xp.float64)
         new = xp.where(
@@ -475,25 +542,36 @@ def _kmeans_pp(
     """
     b, _, n = xt.shape
     centres = xp.empty((b, k, 3), dtype=xp.float32)
-    if w is None:
-        first = xp.minimum((xp.asarray(u_first) * n).astype(xp.int64), n - 1)
-    else:
-        cum_w = xp.cumsum(w.astype(xp.float64), axis=1)
-        target = xp.asarray(u_first)[:, None] * cum_w[:, -1:]
-        first = xp.minimum(xp.sum(cum_w <= target, axis=1), n - 1)
+    w64 = xp.ones((b, n), dtype=xp.float64) if w is None else w.astype(xp.float64)
+    # Rows of cumulative sums, made one increasing sequence (row r offset by the
+    # totals of rows before it) for one flat searchsorted.
+    row = xp.arange(b)
+
+    def draw(pot: Array, u: Array) -> Array:
+        """Inverse-CDF sampling: per row, the first index whose cumsum is >= u * total."""
+        cum = xp.cumsum(pot, axis=1)  # (B, N) float64
+        tot = cum[:, -1]
+        off = xp.cumsum(tot) - tot
+        flat = (cum + off[:, None]).reshape(-1)
+        target = u * tot[:, None] + off[:, None]  # (B, L)
+        idx = xp.searchsorted(flat, target.reshape(-1), side="left").reshape(target.shape)
+        return xp.clip(idx - (row * n)[:, None], 0, n - 1)
+
+    first = draw(w64, xp.asarray(u_first)[:, None] * (1 - 1e-12))[:, 0]
     centres[:, 0, :] = _gather(xt, first[:, None], xp)[:, 0, :]
+    sq_norms = xp.sum(xt * xt, axis=1)  # (B, N)
     closest = _sq_distances(xt, centres[:, :1, :])[:, 0, :]  # (B, N)
     u = xp.asarray(u_trials)
     for j in range(1, k):
-        pot = closest if w is None else closest * w
-        cum = xp.cumsum(pot.astype(xp.float64), axis=1)  # (B, N)
-        target = u[:, j - 1, :] * cum[:, -1:]  # (B, L)
-        # Inverse-CDF sampling: index of the first cumulative sum >= target. A point
-        # already chosen (distance 0) is never picked unless all distances are 0.
-        cand = xp.sum(cum[:, None, :] < target[:, :, None], axis=2)
-        cand = xp.minimum(cand, n - 1)
+        # A point already chosen (distance 0) is never picked unless all are 0.
+        cand = draw(closest * w64, u[:, j - 1, :])  # (B, L)
         cand_xyz = _gather(xt, cand, xp)  # (B, L, 3)
-        d = xp.minimum(closest[:, None, :], _sq_distances(xt, cand_xyz))  # (B, L, N)
+        d = xp.matmul(cand_xyz, xt)  # (B, L, N): |x|^2 - 2 x.c + |c|^2
+        d *= -2.0
+        d += xp.sum(cand_xyz * cand_xyz, axis=2)[:, :, None]
+        d += sq_norms[:, None, :]
+        xp.maximum(d, 0.0, out=d)
+        xp.minimum(d, closest[:, None, :], out=d)
         dw = d if w is None else d * w[:, None, :]
         best = xp.argmin(xp.sum(dw, axis=2, dtype=xp.float64), axis=1)  # (B,)
         closest = xp.take_along_axis(d, best[:, None, None], axis=1)[:, 0, :]
