@@ -262,21 +262,22 @@ def test_two_renders_at_once_do_not_corrupt_the_cache(clips, tmp_path):
     store = prep(clips["colours"], PrepRequest(every=4), output=tmp_path / "c.zarr").store
     errors = []
 
-    def go(i):
+    def go(i, recompute=False):
         try:
             render(
                 store,
-                RenderOptions(mode="stacked", cluster=ClusterParams(k=5)),
+                RenderOptions(mode="stacked", cluster=ClusterParams(k=5), recompute=recompute),
                 output=tmp_path / f"{i}.png",
             )
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    for recompute in (False, True):  # first writers racing, then replacers racing
+        threads = [threading.Thread(target=go, args=(i, recompute)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     assert not errors
     s = FrameStore.open(store)
     assert len([r for r in s.list_results() if r["k"] == 5]) == 1

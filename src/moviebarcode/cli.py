@@ -191,6 +191,13 @@ def cli(ffmpeg_path: str | None) -> None:
     help="Decode on an NVIDIA GPU (NVDEC + scale_cuda); auto: when ffmpeg and the "
     "driver support it.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Decode in N parallel segments split at keyframes [default: the machine's cores; "
+    "films under 40 s use one process]. The store is the same whatever N.",
+)
 @click.option("--force", is_flag=True, help="Prep again even if the store exists (replaces it).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 @friendly_errors
@@ -212,6 +219,7 @@ def prep(
     keyframes,
     fast,
     hwaccel,
+    jobs,
     force,
     quiet,
 ):
@@ -276,7 +284,13 @@ def prep(
 
     try:
         result = run_prep(
-            movie, request, output=output, force=force, progress=progress, on_start=on_start
+            movie,
+            request,
+            output=output,
+            force=force,
+            jobs=jobs,
+            progress=progress,
+            on_start=on_start,
         )
     finally:
         if bar is not None:

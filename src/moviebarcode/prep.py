@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moviebarcode import segments
 from moviebarcode.decode import (
     Crop,
     Decoder,
@@ -217,6 +218,7 @@ def prep(
     *,
     output: str | os.PathLike | None = None,
     force: bool = False,
+    jobs: int | None = None,
     progress: Progress | None = None,
     on_start: Callable[[MovieInfo, Sampling, FrameStore], None] | None = None,
 ) -> PrepResult:
@@ -289,9 +291,11 @@ def prep(
         if on_start:
             on_start(info, sampling, store)
         done_before = store.frames_done
-        report, seeked = _decode_into(store, info, sampling, picture, progress)
-        if status == "resumed" and done_before and not seeked:
-            status = "resumed from the start"
+        report = _decode_parallel(store, info, sampling, picture, jobs, progress, warnings)
+        if report is None:
+            report, seeked = _decode_into(store, info, sampling, picture, progress)
+            if status == "resumed" and done_before and not seeked:
+                status = "resumed from the start"
         n = store.frames_done
         if n == 0:
             msg = report.errors[0]["message"] if report.errors else "no frames in the chosen range"
@@ -327,6 +331,42 @@ def prep(
             )
         store.mark_complete(decode=decode_meta, frames=n)
     return PrepResult(out, status, n, warnings)
+
+
+def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings):
+    """Decode in parallel segments (see segments.py) when that is planned or under way; None when
+    a single process should do it (then nothing has been written)."""
+    meta = store.meta
+    under_way = meta.get("segments")
+    if under_way is None:
+        if store.frames_done or (jobs or os.cpu_count() or 1) < 2:
+            return None
+        scanned = segments.scan(info, sampling)
+        plan = segments.plan(info, sampling, jobs or os.cpu_count() or 1, scanned)
+        if plan is None:
+            return None
+        done = [0] * len(plan)
+        store.allocate(plan[-1].pos + plan[-1].count)
+        store.update_meta(segments=[{**dataclasses.asdict(s), "done": 0} for s in plan])
+    else:
+        fields = {f.name for f in dataclasses.fields(segments.Segment)}
+        plan = [segments.Segment(**{k: v for k, v in d.items() if k in fields}) for d in under_way]
+        done = [d["done"] for d in under_way]
+        scanned = segments.scan(info, sampling)
+    try:
+        report = segments.run(
+            store, info, sampling, picture, plan, scanned[0], done, on_progress=progress
+        )
+    except segments.PlanMismatch as exc:
+        warnings.append(
+            f"parallel decoding did not match this file ({exc}); decoded it again in one process"
+        )
+        store.update_meta(segments=None, frames_done=0)
+        store.truncate(0)
+        return None
+    total = plan[-1].pos + plan[-1].count
+    store.update_meta(segments=None, frames_done=total, parallel={"jobs": len(plan)})
+    return report
 
 
 def _decode_into(

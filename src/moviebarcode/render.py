@@ -220,7 +220,7 @@ def cluster(
         "frames": n,
         "centres_space": "srgb",
     }
-    store.save_result(k, key, meta, centres, shares, inertia)
+    store.save_result(k, key, meta, centres, shares, inertia, replace=recompute)
     return Clusters(centres, shares, inertia, meta, False, seconds)
 
 

@@ -220,6 +220,13 @@ class FrameStore:
             a[n0:n1] = values
         self.update_meta(frames_done=n1)
 
+    def allocate(self, n: int) -> None:
+        """Give the arrays their final length ``n`` before they are filled in any order (a
+        parallel prep); ``frames_done`` is left alone."""
+        for name in ("frames", "time", "index"):
+            a = self.group[name]
+            a.resize((n, *a.shape[1:]))
+
     def truncate(self, n: int) -> None:
         """Drop frames from ``n`` on (used when resuming from the last complete chunk)."""
         for name in ("frames", "time", "index"):
@@ -283,10 +290,11 @@ class FrameStore:
         centres: np.ndarray,
         shares: np.ndarray,
         inertia: np.ndarray,
+        replace: bool = False,
     ) -> None:
         """Write a clustering result (see ``_save_group``)."""
         arrays = {"centres": centres, "shares": shares, "inertia": inertia}
-        self._save_group(self.result_path(k, key), params, arrays)
+        self._save_group(self.result_path(k, key), params, arrays, replace=replace)
 
     def stats_path(self, name: str) -> Path:
         return self.path / "results" / "stats" / name
@@ -303,10 +311,13 @@ class FrameStore:
         """Cache a per-frame statistic ``values`` (n, ...) under results/stats/{name}."""
         self._save_group(self.stats_path(name), params, {"values": values})
 
-    def _save_group(self, final: Path, params: dict, arrays: dict[str, np.ndarray]) -> None:
+    def _save_group(
+        self, final: Path, params: dict, arrays: dict[str, np.ndarray], replace: bool = False
+    ) -> None:
         """Write ``arrays`` and ``params`` as a group at ``final``. It is written under a
         temporary name and renamed into place, so readers never see half of it and two writers
-        cannot mix their arrays."""
+        cannot mix their arrays. If ``final`` exists (another writer got there first with the
+        same, deterministic result), it stays, unless ``replace``."""
         key = final.name
         tmp = final.parent / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
         tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -326,17 +337,20 @@ class FrameStore:
             )
             a[...] = arr
         g.attrs["params"] = params
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            # another render wrote the same result first (or an old one is in the way)
-            if final.exists() and (final / "zarr.json").exists():
-                backup = final.parent / f".old-{key}-{uuid.uuid4().hex[:8]}"
-                os.rename(final, backup)
+        for _ in range(10):
+            try:
                 os.rename(tmp, final)
-                shutil.rmtree(backup, ignore_errors=True)
-            else:
-                raise
+                return
+            except OSError:
+                if not (final / "zarr.json").exists() and final.exists():
+                    raise  # something that is not a result is in the way
+                if not replace:
+                    break
+                backup = final.parent / f".old-{key}-{uuid.uuid4().hex[:8]}"
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(final, backup)
+                    shutil.rmtree(backup, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
     def list_results(self) -> list[dict]:
         """The cached clusterings: [{k, key, params}] sorted by k."""

@@ -1,0 +1,358 @@
+"""Parallel prep: the film split at keyframes into segments, each decoded by its own ffmpeg
+process into its own range of the store, with exactly the frames a single process keeps.
+
+How it stays byte-identical:
+- A demux-only scan (``-c copy``, no decoding) lists every frame's timestamp and the keyframes,
+  so the kept frames, and each segment's place in the store, are known before decoding.
+- Segment i starts at a keyframe (seek before the input, accurate: frames before it are
+  dropped) and ends before the next segment's keyframe (``select`` cuts there, while the decoder
+  reads on a little, so that frames shown before that keyframe but stored after it decode as in
+  one pass). Frame numbers start at the segment's global offset (the ``--every`` phase), and fps
+  sampling starts from the bucket of the frame before it.
+- A chunk shared by two segments is written under that chunk's lock; the others are each
+  written by one segment only.
+- Each segment checks its frames' times against the plan; any mismatch (a file whose packets do
+  not map one to one onto decoded frames) makes prep fall back to a single process.
+
+Progress is kept per segment in the store's attributes, so an interrupted parallel prep
+resumes each segment from its last written chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from moviebarcode.decode import Decoder, DecodeReport, Picture, Sampling
+from moviebarcode.ffmpegbin import ffmpeg_exe
+from moviebarcode.probe import MovieInfo, frame_interval
+from moviebarcode.store import FrameStore
+
+MIN_SEGMENT_SECONDS = 20.0  # shorter films gain nothing from more processes
+SEEK_EARLY = 1e-3  # seek this much before a frame's time, so rounding cannot skip it
+
+
+class PlanMismatch(Exception):
+    """A segment did not decode the frames its plan expected."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames [first, stop) of the scanned range (presentation order), kept frames stored at
+    [pos, pos + count). ``t_first`` is the time of frame ``first`` (a keyframe), ``t_stop``
+    that of frame ``stop`` (None for the last segment), ``prev_bucket`` the fps bucket of the
+    frame before ``first`` (-1: none)."""
+
+    first: int
+    stop: int
+    t_first: float
+    t_stop: float | None
+    pos: int
+    count: int
+    prev_bucket: int
+
+
+def scan(info: MovieInfo, sampling: Sampling) -> tuple[np.ndarray, np.ndarray]:
+    """(times, is_key) of every video frame in [start, end), in presentation order, from the
+    packets of a demux-only pass (``-c copy -f framecrc``): cheap, nothing is decoded."""
+    out = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-v",
+            "error",
+            "-nostdin",
+            "-copyts",
+            "-start_at_zero",
+            "-i",
+            info.path,
+            "-map",
+            f"0:v:{info.stream}",
+            "-c",
+            "copy",
+            "-f",
+            "framecrc",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        errors="replace",
+    ).stdout
+    tb = None
+    pts, keys = [], []
+    for line in out.splitlines():
+        if line.startswith("#tb 0:"):
+            tb = Fraction(line.split(":", 1)[1].strip())
+        elif line and not line.startswith("#"):
+            fields = line.split(",")
+            if fields[2].strip().lstrip("-").isdigit():
+                pts.append(int(fields[2]))
+                # framecrc prints flags only when they differ from "key"
+                flag = line.split("F=")[1] if "F=" in line else "0x1"
+                keys.append(bool(int(flag, 16) & 1))
+    if tb is None or not pts:
+        return np.zeros(0), np.zeros(0, bool)
+    order = np.argsort(pts, kind="stable")
+    # as ffmpeg computes t: pts times the time base as a double
+    times = np.asarray(pts, np.float64)[order] * (tb.numerator / tb.denominator)
+    keys = np.asarray(keys, bool)[order]
+    inside = times >= sampling.start - 1e-9
+    if sampling.end is not None:
+        inside &= times < sampling.end
+    return times[inside], keys[inside]
+
+
+def kept_mask(times: np.ndarray, sampling: Sampling) -> np.ndarray:
+    """Which of the scanned frames a single process keeps (the select expression, in NumPy)."""
+    n = len(times)
+    if sampling.every is not None:
+        kept = np.arange(n) % sampling.every == 0
+    else:
+        buckets = np.floor((times - float(sampling.start)) * float(sampling.fps) + 1e-6)
+        kept = np.ones(n, bool)
+        kept[1:] = buckets[1:] != buckets[:-1]
+    if sampling.max_frames is not None:
+        kept &= np.cumsum(kept) <= sampling.max_frames
+    return kept
+
+
+def plan(
+    info: MovieInfo,
+    sampling: Sampling,
+    jobs: int,
+    scanned: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[Segment] | None:
+    """Split the film into up to ``jobs`` segments at keyframes, or None when one process is
+    the better (or the only safe) way: one job, keyframes-only sampling, a short film, too few
+    keyframes, or timestamps that are not strictly increasing."""
+    if jobs < 2 or sampling.keyframes:
+        return None
+    times, keys = scanned if scanned is not None else scan(info, sampling)
+    n = len(times)
+    if n < 2 or not np.all(np.diff(times) > 0):
+        return None
+    span = times[-1] - times[0]
+    jobs = min(jobs, int(span // MIN_SEGMENT_SECONDS))
+    if jobs < 2:
+        return None
+    key_idx = np.flatnonzero(keys)
+    key_idx = key_idx[key_idx > 0]
+    if not len(key_idx):
+        return None
+    splits = sorted(
+        {int(key_idx[np.argmin(np.abs(key_idx - j * n / jobs))]) for j in range(1, jobs)}
+    )
+    bounds = [0, *splits, n]
+    kept = kept_mask(times, sampling)
+    before = np.concatenate([[0], np.cumsum(kept)])
+    segments = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        prev = sampling.bucket(times[a - 1]) if (sampling.fps is not None and a > 0) else -1
+        segments.append(
+            Segment(
+                first=a,
+                stop=b,
+                t_first=float(times[a]),
+                t_stop=float(times[b]) if b < n else None,
+                pos=int(before[a]),
+                count=int(before[b] - before[a]),
+                prev_bucket=int(prev),
+            )
+        )
+    return segments if len(segments) > 1 else None
+
+
+class _Progress:
+    """Per-segment counts of frames written (contiguously from each segment's start), kept in
+    the store's attributes so that an interrupted prep resumes each segment."""
+
+    def __init__(self, store: FrameStore, segments: list[Segment], done: list[int]):
+        self.store = store
+        self.segments = segments
+        self.done = done
+        self.lock = threading.Lock()
+
+    def advance(self, i: int, frames: int) -> None:
+        with self.lock:
+            self.done[i] += frames
+            self.store.update_meta(
+                frames_done=sum(self.done),
+                segments=[
+                    {**dataclasses.asdict(s), "done": d}
+                    for s, d in zip(self.segments, self.done, strict=True)
+                ],
+            )
+
+
+class _SegmentWriter:
+    """Writes one segment's frames chunk by chunk; chunks it shares with a neighbour are written
+    under that chunk's lock (zarr rewrites a whole chunk for a partial write)."""
+
+    def __init__(self, store, seg: Segment, i: int, progress: _Progress, locks, expected):
+        self.store, self.seg, self.i, self.progress, self.locks = store, seg, i, progress, locks
+        self.expected = expected  # planned times of this segment's kept frames
+        self.c = store.chunk_frames
+        h, w = store.frame_shape
+        self.frames = np.empty((self.c, h, w, 3), np.uint8)
+        self.times = np.empty(self.c, np.float64)
+        self.indices = np.empty(self.c, np.int64)
+        self.fill = 0
+        self.next = seg.pos + progress.done[i]  # store position of the next frame
+
+    def add(self, frames, times, indices) -> None:
+        end = self.seg.pos + self.seg.count
+        while len(frames):
+            if self.next + self.fill >= end:
+                raise PlanMismatch(f"segment {self.i} decoded more frames than planned")
+            q = self.next + self.fill
+            room = min((q // self.c + 1) * self.c, end) - q  # to the chunk's end or the segment's
+            take = min(room, len(frames))
+            k = q - self.seg.pos
+            if not np.allclose(times[:take], self.expected[k : k + take], rtol=0, atol=1e-6):
+                raise PlanMismatch(f"segment {self.i}: frame times differ from the plan")
+            sl = slice(self.fill, self.fill + take)
+            self.frames[sl], self.times[sl], self.indices[sl] = (
+                frames[:take],
+                times[:take],
+                indices[:take],
+            )
+            self.fill += take
+            frames, times, indices = frames[take:], times[take:], indices[take:]
+            if take == room:
+                self.flush()
+
+    def flush(self) -> None:
+        if not self.fill:
+            return
+        q0, m = self.next, self.fill
+        chunk = q0 // self.c
+        lo, hi = chunk * self.c, (chunk + 1) * self.c
+        shared = lo < self.seg.pos or hi > self.seg.pos + self.seg.count
+        with self.locks[chunk] if shared else nullcontext():
+            self.store.frames[q0 : q0 + m] = self.frames[:m]
+            self.store.group["time"][q0 : q0 + m] = self.times[:m]
+            self.store.group["index"][q0 : q0 + m] = self.indices[:m]
+        self.next += m
+        self.fill = 0
+        self.progress.advance(self.i, m)
+
+
+def run(
+    store: FrameStore,
+    info: MovieInfo,
+    sampling: Sampling,
+    picture: Picture,
+    segments: list[Segment],
+    times: np.ndarray,
+    done: list[int] | None = None,
+    on_progress=None,
+) -> DecodeReport:
+    """Decode every segment in its own ffmpeg process, in parallel, into the store (whose arrays
+    already have the planned length). ``done``: frames already written per segment (resume).
+    Raises PlanMismatch if the frames differ from the plan."""
+    kept = kept_mask(times, sampling)
+    kept_times = times[kept]
+    done = list(done) if done is not None else [0] * len(segments)
+    progress = _Progress(store, segments, done)
+    locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+    reports = [DecodeReport() for _ in segments]
+    decoders: list[Decoder | None] = [None] * len(segments)
+    stop = threading.Event()
+    decoded_until = [s.t_first for s in segments]
+
+    def work(i: int) -> None:
+        seg = segments[i]
+        expected = kept_times[seg.pos : seg.pos + seg.count]
+        writer = _SegmentWriter(store, seg, i, progress, locks, expected)
+        if done[i] >= seg.count:
+            return
+        end = seg.t_stop if seg.t_stop is not None else sampling.end
+        s = dataclasses.replace(sampling, end=end, max_frames=None)
+        if done[i]:
+            # resume: seek to the last frame written, which must come out first and match
+            q = seg.pos + done[i] - 1
+            t_last = float(store.group["time"][q])
+            verify = (t_last, int(store.group["index"][q]), store.frames[q])
+            dec = Decoder(
+                info,
+                s,
+                picture,
+                index_offset=verify[1],
+                seek=max(sampling.start, t_last - SEEK_EARLY),
+            )
+        else:
+            verify = None
+            seek = None if seg.first == 0 else max(sampling.start, seg.t_first - SEEK_EARLY)
+            dec = Decoder(
+                info, s, picture, index_offset=seg.first, seek=seek, prev_bucket=seg.prev_bucket
+            )
+        decoders[i] = dec
+        try:
+            for batch in dec.batches(store.chunk_frames):
+                if stop.is_set():
+                    return
+                frames, t, idx = batch.frames, batch.times, batch.indices
+                if verify is not None:
+                    ok = (
+                        abs(t[0] - verify[0]) < 1e-6
+                        and idx[0] == verify[1]
+                        and np.array_equal(frames[0], verify[2])
+                    )
+                    if not ok:
+                        raise PlanMismatch(f"segment {i}: resume point did not match")
+                    frames, t, idx, verify = frames[1:], t[1:], idx[1:], None
+                writer.add(frames, t, idx)
+                decoded_until[i] = dec.report.last_time or seg.t_first
+                if on_progress:
+                    on_progress(
+                        sum(d - s.t_first for d, s in zip(decoded_until, segments, strict=True)),
+                        sum(done),
+                    )
+            writer.flush()
+        finally:
+            reports[i] = dec.report
+        if done[i] != seg.count:
+            raise PlanMismatch(f"segment {i} decoded {done[i]} of {seg.count} planned frames")
+
+    with ThreadPoolExecutor(max_workers=len(segments)) as pool:
+        futures = [pool.submit(work, i) for i in range(len(segments))]
+        try:
+            for f in futures:
+                f.result()
+        except BaseException:
+            stop.set()
+            for d in decoders:
+                if d is not None:
+                    d.close()
+            raise
+    return _merge(reports, info)
+
+
+def _merge(reports: list[DecodeReport], info: MovieInfo) -> DecodeReport:
+    out = DecodeReport()
+    for r in reports:
+        out.errors.extend(r.errors)
+        out.error_count += r.error_count
+        out.timestamp_resets += r.timestamp_resets
+        if r.returncode:
+            out.returncode = r.returncode
+        elif out.returncode is None:
+            out.returncode = r.returncode
+    out.errors = out.errors[:50]
+    lasts = [r.last_time for r in reports if r.last_time is not None]
+    out.last_time = max(lasts) if lasts else None
+    del info
+    return out
+
+
+def segment_interval(info: MovieInfo) -> float:
+    """A frame's duration, for the decoders' read-ahead past a segment's end."""
+    return frame_interval(info)

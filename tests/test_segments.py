@@ -1,0 +1,127 @@
+"""Parallel prep in segments split at keyframes: the store is byte-identical to a single-process
+prep (frames, times, indices), at segment borders too, and an interrupted parallel prep resumes
+segment by segment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import DATA, make_clip
+from moviebarcode import segments
+from moviebarcode.decode import Sampling
+from moviebarcode.prep import PrepRequest, prep
+from moviebarcode.probe import probe
+from moviebarcode.store import FrameStore
+
+
+@pytest.fixture(autouse=True)
+def short_segments(monkeypatch):
+    """Allow segments of a few seconds, so short test clips are split too."""
+    monkeypatch.setattr(segments, "MIN_SEGMENT_SECONDS", 4.0)
+
+
+@pytest.fixture(scope="module")
+def gop_clip(tmp_path_factory):
+    """24 s at 25 fps, a keyframe every 2 s, B-frames (frames stored out of order)."""
+    return make_clip(
+        tmp_path_factory.mktemp("seg") / "gop.mp4",
+        "testsrc2=s=320x180:r=25:d=24",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-g",
+        "50",
+        "-bf",
+        "3",
+    )
+
+
+def same_store(a, b) -> bool:
+    a, b = FrameStore.open(a), FrameStore.open(b)
+    return a.frames_done == b.frames_done and all(
+        np.array_equal(a.group[n][:], b.group[n][:]) for n in ("frames", "time", "index")
+    )
+
+
+def test_plan_splits_at_keyframes(gop_clip):
+    info = probe(gop_clip)
+    s = Sampling(every=7)
+    times, keys = segments.scan(info, s)
+    assert len(times) == 600 and keys.sum() == 12
+    plan = segments.plan(info, s, 4, (times, keys))
+    assert plan is not None and len(plan) == 4
+    for seg in plan[1:]:
+        assert keys[seg.first]  # every segment but the first starts at a keyframe
+    assert [p.first for p in plan] + [600] == [0, *[p.stop for p in plan]]
+    kept = segments.kept_mask(times, s)
+    assert sum(p.count for p in plan) == kept.sum() == 86
+    assert plan[1].pos == kept[: plan[1].first].sum()
+    assert segments.plan(info, Sampling(every=1, keyframes=True), 4) is None
+    assert segments.plan(info, s, 1) is None
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        PrepRequest(every=1, crop="none", chunk_frames=16),
+        PrepRequest(every=7, crop="none", chunk_frames=5),
+        PrepRequest(fps=3, crop="none", chunk_frames=4),
+        PrepRequest(columns=37, crop="none", chunk_frames=3),
+        PrepRequest(every=3, start=3.1, end=19.5, crop="none", chunk_frames=6),
+    ],
+    ids=["every1", "every7", "fps3", "columns", "start-end"],
+)
+def test_parallel_is_byte_identical(gop_clip, tmp_path, request_):
+    single = prep(gop_clip, request_, output=tmp_path / "one.zarr", jobs=1)
+    multi = prep(gop_clip, request_, output=tmp_path / "four.zarr", jobs=4)
+    assert FrameStore.open(multi.store).meta["parallel"]["jobs"] >= 3  # it really ran in parallel
+    assert not multi.warnings
+    assert FrameStore.open(multi.store).complete
+    assert same_store(single.store, multi.store)
+
+
+def test_parallel_real_clip(tmp_path):
+    movie = DATA / "bbb_trailer_h264.mp4"
+    req = PrepRequest(every=5, crop="none")
+    a = prep(movie, req, output=tmp_path / "a.zarr", jobs=1)
+    b = prep(movie, req, output=tmp_path / "b.zarr", jobs=3)
+    assert FrameStore.open(b.store).meta.get("parallel")
+    assert same_store(a.store, b.store)
+
+
+def test_timestamps_that_jump_back_fall_back_to_one_process(tmp_path):
+    # this excerpt's timestamps restart at 0 after 57 frames: no safe plan
+    movie = DATA / "bbb_excerpt_mpeg4.mkv"
+    a = prep(movie, PrepRequest(every=2), output=tmp_path / "a.zarr", jobs=1)
+    b = prep(movie, PrepRequest(every=2), output=tmp_path / "b.zarr", jobs=4)
+    assert FrameStore.open(b.store).meta.get("parallel") is None
+    assert same_store(a.store, b.store)
+
+
+def test_interrupted_parallel_prep_resumes_per_segment(gop_clip, tmp_path, monkeypatch):
+    req = PrepRequest(every=2, crop="none", chunk_frames=8)
+    full = prep(gop_clip, req, output=tmp_path / "full.zarr", jobs=1)
+    calls = {"n": 0}
+    real = segments._Progress.advance
+
+    def interrupt_after_some(self, i, frames):
+        real(self, i, frames)
+        calls["n"] += 1
+        if calls["n"] == 12:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(segments._Progress, "advance", interrupt_after_some)
+    out = tmp_path / "part.zarr"
+    with pytest.raises(KeyboardInterrupt):
+        prep(gop_clip, req, output=out, jobs=4)
+    monkeypatch.setattr(segments._Progress, "advance", real)
+    part = FrameStore.open(out)
+    assert not part.complete
+    progress = part.meta["segments"]
+    assert len(progress) == 4 and 0 < sum(s["done"] for s in progress) < part.frames.shape[0]
+    res = prep(gop_clip, req, output=out, jobs=4)
+    assert res.status == "resumed"
+    assert FrameStore.open(out).complete and FrameStore.open(out).meta["segments"] is None
+    assert same_store(full.store, out)
