@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -103,14 +104,21 @@ def bench_prep(args) -> None:
 
         t_cli = timed(cli, args.repeat)
 
-        def prep_with(**extra):
+        def prep_with(jobs=1, **extra):
             def go():
                 out = work / "opt.zarr"
                 shutil.rmtree(out, ignore_errors=True)
-                prep(movie, PrepRequest(**{"every": args.every, **extra}), output=out)
+                prep(movie, PrepRequest(**{"every": args.every, **extra}), output=out, jobs=jobs)
                 go.frames = FrameStore.open(out).frames_done
+                go.parallel = (FrameStore.open(out).meta.get("parallel") or {}).get("jobs", 1)
 
             return go
+
+        job_counts = sorted({1, 2, os.cpu_count() or 1})
+        t_jobs = {}
+        for j in job_counts:
+            fn = prep_with(jobs=j)
+            t_jobs[j] = (timed(fn, args.repeat), fn.parallel)
 
         fast = prep_with(fast=True)
         t_fast = timed(fast, args.repeat)
@@ -127,6 +135,8 @@ def bench_prep(args) -> None:
             row("ffmpeg alone, our graph without showinfo", t_noinfo, t_graph),
             row("moviebarcode prep (library: decode + store)", t_lib, t_graph),
             row("moviebarcode prep (CLI: + probe, crop detect)", t_cli, t_graph),
+            *[row(f"moviebarcode prep --jobs {j} ({segs} segment{'s' * (segs > 1)})", t, t_graph)
+              for j, (t, segs) in t_jobs.items()],
             row("moviebarcode prep --fast (no loop filter)", t_fast, t_graph),
             row(f"moviebarcode prep --keyframes ({keys.frames} columns)", t_keys, t_graph),
         ]
@@ -134,7 +144,10 @@ def bench_prep(args) -> None:
               f"{info.duration:.1f} s; --every {args.every} -> {frames} frames of "
               f"{picture.width}x{picture.height}; median of {args.repeat} run(s)\n")
         print(table(["", "seconds", "source fps", "vs ffmpeg+graph"], rows))
-        print(f"\npeak memory (RSS): moviebarcode process {cli.rss[0] / 1024:.0f} MiB, "
+        base = t_jobs[1][0]
+        print("\n--jobs speed-up over --jobs 1: " + ", ".join(
+            f"{j}: {base / t:.2f}x" for j, (t, _) in t_jobs.items()))
+        print(f"peak memory (RSS): moviebarcode process {cli.rss[0] / 1024:.0f} MiB, "
               f"ffmpeg child {cli.rss[1] / 1024:.0f} MiB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -262,6 +275,18 @@ def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
     return rows
 
 
+def make_1080p(args) -> None:
+    """A 1080p H.264 test film: a moving lavfi pattern with noise, keyframes every 4 s."""
+    dest = Path(args.dest)
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=s=1920x1080:r=24:d={args.seconds},noise=alls=12:allf=t",
+                        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "96",
+                        "-pix_fmt", "yuv420p", str(dest)], check=True)
+    print(dest)
+
+
 def fetch_bbb(args) -> None:
     dest = Path(args.dest)
     if dest.exists():
@@ -299,6 +324,10 @@ def main() -> None:
     r.add_argument("--json", help="also write the figures to this JSON file")
     r.add_argument("--gpu", action="store_true", help="add the GPU rows (needs CuPy and a GPU)")
     r.set_defaults(fn=bench_render)
+    m = sub.add_parser("make-1080p", help="encode a 1080p H.264 test film")
+    m.add_argument("--dest", default="cache/test1080p.mp4")
+    m.add_argument("--seconds", type=int, default=180)
+    m.set_defaults(fn=make_1080p)
     f = sub.add_parser("fetch-bbb", help="download the full 10-minute Big Buck Bunny")
     f.add_argument("--dest", default="cache/bbb.mp4")
     f.set_defaults(fn=fetch_bbb)
