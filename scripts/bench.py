@@ -281,7 +281,7 @@ def make_1080p(args) -> None:
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i",
-                        f"testsrc2=s=1920x1080:r=24:d={args.seconds},noise=alls=12:allf=t",
+                        f"testsrc2=s=1920x1080:r=24:d={args.seconds},noise=alls=3:allf=t",
                         "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "96",
                         "-pix_fmt", "yuv420p", str(dest)], check=True)
     print(dest)
