@@ -25,7 +25,14 @@ from moviebarcode.decode import (
 )
 from moviebarcode.errors import InputError, StoreError
 from moviebarcode.probe import MovieInfo, frame_interval, probe
-from moviebarcode.store import FrameStore, default_chunk_frames, fingerprint, is_store, same_source
+from moviebarcode.store import (
+    ChunkBuffer,
+    FrameStore,
+    default_chunk_frames,
+    fingerprint,
+    is_store,
+    same_source,
+)
 
 
 @dataclass(frozen=True)
@@ -146,12 +153,7 @@ class _Appender:
 
     def __init__(self, store: FrameStore, skip: int = 0):
         self.store = store
-        c = store.chunk_frames
-        h, w = store.frame_shape
-        self.frames = np.empty((c, h, w, 3), np.uint8)
-        self.times = np.empty(c, np.float64)
-        self.indices = np.empty(c, np.int64)
-        self.fill = 0
+        self.buffer = ChunkBuffer(store.chunk_frames, store.frame_shape)
         self.skip = skip  # frames to drop before writing (already in the store)
         self.kept = store.frames_done
 
@@ -160,26 +162,17 @@ class _Appender:
             drop = min(self.skip, len(frames))
             frames, times, indices = frames[drop:], times[drop:], indices[drop:]
             self.skip -= drop
-        c = len(self.times)
+        c = self.store.chunk_frames
         while len(frames):
-            take = min(c - self.fill, len(frames))
-            sl = slice(self.fill, self.fill + take)
-            self.frames[sl], self.times[sl], self.indices[sl] = (
-                frames[:take],
-                times[:take],
-                indices[:take],
-            )
-            self.fill += take
-            self.kept += take
-            frames, times, indices = frames[take:], times[take:], indices[take:]
-            if self.fill == c:
+            took = self.buffer.put(frames, times, indices, c)
+            self.kept += took
+            frames, times, indices = frames[took:], times[took:], indices[took:]
+            if self.buffer.fill == c:
                 self.flush()
 
     def flush(self) -> None:
-        if self.fill:
-            f = self.fill
-            self.store.append(self.frames[:f], self.times[:f], self.indices[:f])
-            self.fill = 0
+        if self.buffer.fill:
+            self.store.append(*self.buffer.take())
 
 
 def _run_decoder(

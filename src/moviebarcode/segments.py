@@ -33,8 +33,8 @@ import numpy as np
 
 from moviebarcode.decode import Decoder, DecodeReport, Picture, Sampling
 from moviebarcode.ffmpegbin import ffmpeg_exe
-from moviebarcode.probe import MovieInfo, frame_interval
-from moviebarcode.store import FrameStore
+from moviebarcode.probe import MovieInfo
+from moviebarcode.store import ChunkBuffer, FrameStore
 
 MIN_SEGMENT_SECONDS = 20.0  # shorter films gain nothing from more processes
 SEEK_EARLY = 1e-3  # seek this much before a frame's time, so rounding cannot skip it
@@ -200,48 +200,39 @@ class _SegmentWriter:
         self.store, self.seg, self.i, self.progress, self.locks = store, seg, i, progress, locks
         self.expected = expected  # planned times of this segment's kept frames
         self.c = store.chunk_frames
-        h, w = store.frame_shape
-        self.frames = np.empty((self.c, h, w, 3), np.uint8)
-        self.times = np.empty(self.c, np.float64)
-        self.indices = np.empty(self.c, np.int64)
-        self.fill = 0
-        self.next = seg.pos + progress.done[i]  # store position of the next frame
+        self.buffer = ChunkBuffer(self.c, store.frame_shape)
+        self.next = seg.pos + progress.done[i]  # store position of the buffer's first frame
 
     def add(self, frames, times, indices) -> None:
         end = self.seg.pos + self.seg.count
         while len(frames):
-            if self.next + self.fill >= end:
+            q = self.next + self.buffer.fill
+            if q >= end:
                 raise PlanMismatch(f"segment {self.i} decoded more frames than planned")
-            q = self.next + self.fill
             room = min((q // self.c + 1) * self.c, end) - q  # to the chunk's end or the segment's
             take = min(room, len(frames))
             k = q - self.seg.pos
             if not np.allclose(times[:take], self.expected[k : k + take], rtol=0, atol=1e-6):
                 raise PlanMismatch(f"segment {self.i}: frame times differ from the plan")
-            sl = slice(self.fill, self.fill + take)
-            self.frames[sl], self.times[sl], self.indices[sl] = (
-                frames[:take],
-                times[:take],
-                indices[:take],
-            )
-            self.fill += take
+            self.buffer.put(frames, times, indices, self.buffer.fill + take)
             frames, times, indices = frames[take:], times[take:], indices[take:]
             if take == room:
                 self.flush()
 
     def flush(self) -> None:
-        if not self.fill:
+        if not self.buffer.fill:
             return
-        q0, m = self.next, self.fill
+        q0 = self.next
         chunk = q0 // self.c
         lo, hi = chunk * self.c, (chunk + 1) * self.c
         shared = lo < self.seg.pos or hi > self.seg.pos + self.seg.count
+        frames, times, indices = self.buffer.take()
+        m = len(frames)
         with self.locks[chunk] if shared else nullcontext():
-            self.store.frames[q0 : q0 + m] = self.frames[:m]
-            self.store.group["time"][q0 : q0 + m] = self.times[:m]
-            self.store.group["index"][q0 : q0 + m] = self.indices[:m]
+            self.store.frames[q0 : q0 + m] = frames
+            self.store.group["time"][q0 : q0 + m] = times
+            self.store.group["index"][q0 : q0 + m] = indices
         self.next += m
-        self.fill = 0
         self.progress.advance(self.i, m)
 
 
@@ -333,10 +324,10 @@ def run(
                 if d is not None:
                     d.close()
             raise
-    return _merge(reports, info)
+    return _merge(reports)
 
 
-def _merge(reports: list[DecodeReport], info: MovieInfo) -> DecodeReport:
+def _merge(reports: list[DecodeReport]) -> DecodeReport:
     out = DecodeReport()
     for r in reports:
         out.errors.extend(r.errors)
@@ -349,10 +340,4 @@ def _merge(reports: list[DecodeReport], info: MovieInfo) -> DecodeReport:
     out.errors = out.errors[:50]
     lasts = [r.last_time for r in reports if r.last_time is not None]
     out.last_time = max(lasts) if lasts else None
-    del info
     return out
-
-
-def segment_interval(info: MovieInfo) -> float:
-    """A frame's duration, for the decoders' read-ahead past a segment's end."""
-    return frame_interval(info)

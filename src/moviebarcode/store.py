@@ -75,6 +75,35 @@ def is_store(path: str | os.PathLike) -> bool:
         return False
 
 
+class ChunkBuffer:
+    """Frames gathered for one write of at most a chunk: ``frames`` (c, h, w, 3) uint8 with their
+    ``times`` and ``indices``; ``fill`` of them are set."""
+
+    def __init__(self, chunk: int, frame_shape: tuple[int, int]):
+        h, w = frame_shape
+        self.frames = np.empty((chunk, h, w, 3), np.uint8)
+        self.times = np.empty(chunk, np.float64)
+        self.indices = np.empty(chunk, np.int64)
+        self.fill = 0
+
+    def put(self, frames: np.ndarray, times: np.ndarray, indices: np.ndarray, upto: int) -> int:
+        """Copy in as many of the given frames as fit below ``upto``; returns how many."""
+        take = max(0, min(upto - self.fill, len(frames)))
+        sl = slice(self.fill, self.fill + take)
+        self.frames[sl], self.times[sl], self.indices[sl] = (
+            frames[:take],
+            times[:take],
+            indices[:take],
+        )
+        self.fill += take
+        return take
+
+    def take(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The gathered frames, times and indices (views); the buffer is empty afterwards."""
+        f, self.fill = self.fill, 0
+        return self.frames[:f], self.times[:f], self.indices[:f]
+
+
 class FrameStore:
     """A frame store on disk. Create with ``FrameStore.create``, open with ``FrameStore.open``."""
 
