@@ -373,7 +373,7 @@ def prep(
 @click.option(
     "--n-init",
     type=int,
-    default=4,
+    default=8,
     show_default=True,
     help="k-means restarts per frame (the best is kept).",
 )

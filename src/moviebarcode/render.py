@@ -20,7 +20,7 @@ from moviebarcode.colorspace import lab_to_srgb, srgb_to_lab
 from moviebarcode.engines import Engine, get_engine
 from moviebarcode.errors import InputError
 from moviebarcode.image import add_labels, barcode_image, default_height, save_png
-from moviebarcode.kmeans import get_xp
+from moviebarcode.kmeans import DEFAULT_N_INIT, get_xp
 from moviebarcode.palette import write_palette
 from moviebarcode.store import FrameStore
 
@@ -38,7 +38,7 @@ class ClusterParams:
 
     k: int = 8
     space: str = "rgb"
-    n_init: int = 4
+    n_init: int = DEFAULT_N_INIT
     max_iter: int = 100
     tol: float = 1e-4
     seed: int = 0
