@@ -80,11 +80,11 @@ def local_cluster(n_workers: int | None = None):
 
 
 @contextlib.contextmanager
-def connect(scheduler=None, n_workers: int | None = None) -> Iterator[Any]:
+def connect(scheduler=None, n_workers: int | None = None, timeout: float = 10) -> Iterator[Any]:
     """A ``distributed.Client``: ``scheduler`` may be a Client (used as is, left open), a
     scheduler address (``tcp://host:8786``), or None (a local cluster for the time of the
-    ``with``, see :func:`local_cluster`). Whatever this opened is closed on the way out, Ctrl-C
-    included."""
+    ``with``, see :func:`local_cluster`); ``timeout`` seconds to reach a scheduler. Whatever this
+    opened is closed on the way out, Ctrl-C included."""
     distributed = _dask()
     if isinstance(scheduler, distributed.Client):
         yield scheduler
@@ -97,7 +97,7 @@ def connect(scheduler=None, n_workers: int | None = None) -> Iterator[Any]:
             client = distributed.Client(cluster)
         else:
             try:
-                client = distributed.Client(scheduler, timeout="10s")
+                client = distributed.Client(scheduler, timeout=timeout)
             except (OSError, TimeoutError, ValueError) as exc:
                 why = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
                 raise MoviebarcodeError(
@@ -775,7 +775,10 @@ def batch(
     failed = [r for r in results if not r.ok]
     if not quiet:
         click.echo(summary_table(results))
-        done = len(results) - len(failed)
-        click.echo(f"{done} of {len(results)} films rendered into {Path(out_dir).absolute()}")
+        skipped = sum(r.status == SKIPPED for r in results)
+        click.echo(
+            f"{len(results) - len(failed)} of {len(results)} films done ({skipped} already up to "
+            f"date); barcodes in {Path(out_dir).absolute()}"
+        )
     if failed:
         raise MoviebarcodeError(f"{len(failed)} of {len(results)} films failed (see the summary)")
