@@ -27,24 +27,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
 from moviebarcode.errors import InputError, MoviebarcodeError, StoreError
-from moviebarcode.prep import PrepRequest
-from moviebarcode.render import (
-    CLUSTER_MODES,
-    ClusterParams,
-    Clusters,
-    RenderOptions,
-    _batch_frames,
-    cluster_batch,
-    default_image_path,
-    resolve_engine,
-)
-from moviebarcode.store import FrameStore
+
+if TYPE_CHECKING:  # the heavy modules are imported when used: `moviebarcode --help` stays quick
+    import numpy as np
+
+    from moviebarcode.prep import PrepRequest
+    from moviebarcode.render import ClusterParams, Clusters, RenderOptions
+    from moviebarcode.store import FrameStore
 
 NEEDS_DASK = "batch needs Dask: pip install 'moviebarcode[dask]'"
 SKIPPED = "skipped (up to date)"
@@ -147,6 +141,8 @@ class FilmResult:
 
 def image_path(out_dir: Path, stem: str, opts: RenderOptions) -> Path:
     """The barcode's path in ``out_dir``: named as ``render`` names it next to a store."""
+    from moviebarcode.render import default_image_path
+
     return default_image_path(SimpleNamespace(path=Path(out_dir) / f"{stem}.zarr"), opts)
 
 
@@ -193,7 +189,8 @@ def _render_task(prepped: dict, store: str, image: str, opts: RenderOptions) -> 
     out = Path(image)
     tmp = out.with_name(f".{out.stem}.{uuid.uuid4().hex[:8]}.png")
     try:
-        from moviebarcode.render import render
+        from moviebarcode.render import CLUSTER_MODES, render
+        from moviebarcode.store import FrameStore
 
         out.parent.mkdir(parents=True, exist_ok=True)
         fs = FrameStore.open(store)
@@ -271,6 +268,9 @@ def run_batch(
     the batch. Never raises for one film's failure; raises MoviebarcodeError for a batch that
     cannot start (no Dask, unreachable scheduler, two films with the same name).
     """
+    from moviebarcode.prep import PrepRequest
+    from moviebarcode.render import RenderOptions
+
     distributed = _dask()
     request = prep_request or PrepRequest()
     opts = render_options or RenderOptions()
@@ -400,6 +400,9 @@ def _cluster_range(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, str]:
     """Worker side: cluster frames [start, stop) of the store at ``store`` exactly as
     :func:`moviebarcode.render.cluster` clusters that batch."""
+    from moviebarcode.render import cluster_batch, resolve_engine
+    from moviebarcode.store import FrameStore
+
     if not Path(store).exists():
         raise StoreError(
             f"{store}: no such store on worker {socket.gethostname()} (workers need the cache "
@@ -444,6 +447,11 @@ def distributed_cluster(
     ``scheduler``: an address, a ``distributed.Client``, or None for a local cluster.
     ``progress`` receives the number of frames done so far.
     """
+    import numpy as np
+
+    from moviebarcode.render import Clusters, _batch_frames
+    from moviebarcode.store import FrameStore
+
     distributed = _dask()
     store = FrameStore.open(store_path)
     store.require_complete()
@@ -701,6 +709,8 @@ def batch(
     failed.
     """
     from moviebarcode.cli import show_progress
+    from moviebarcode.prep import PrepRequest
+    from moviebarcode.render import ClusterParams, RenderOptions
 
     if scheduler and workers:
         raise click.UsageError("--workers sizes the local cluster: not with --scheduler")
