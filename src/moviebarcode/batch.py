@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -141,9 +140,9 @@ class FilmResult:
 
 def image_path(out_dir: Path, stem: str, opts: RenderOptions) -> Path:
     """The barcode's path in ``out_dir``: named as ``render`` names it next to a store."""
-    from moviebarcode.render import default_image_path
+    from moviebarcode.render import image_file_name
 
-    return default_image_path(SimpleNamespace(path=Path(out_dir) / f"{stem}.zarr"), opts)
+    return Path(out_dir) / image_file_name(stem, opts)
 
 
 def _prep_task(

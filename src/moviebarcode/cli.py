@@ -380,6 +380,12 @@ def prep(
 @click.option("--max-iter", type=int, default=100, show_default=True, help="k-means iterations.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--recompute", is_flag=True, help="Cluster again even if the result is cached.")
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Cluster the store's chunks on this Dask cluster's workers (moviebarcode[dask]; the "
+    "workers need the store at the same path). The result is the same as a local render.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Say what was cached and how long it took.")
 @friendly_errors
@@ -402,6 +408,7 @@ def render(
     max_iter,
     seed,
     recompute,
+    scheduler,
     quiet,
     verbose,
 ):
@@ -428,6 +435,7 @@ def render(
         title=title,
         palette=palette,
         recompute=recompute,
+        scheduler=scheduler,
     )
     bar = None
     if show_progress(quiet):
@@ -553,6 +561,11 @@ def store_summary(store) -> dict:
         "layout": meta["layout_version"],
         "results": store.list_results(),
     }
+
+
+from moviebarcode.batch import batch as _batch  # noqa: E402 - registered after the others
+
+cli.add_command(_batch)
 
 
 def main(argv: list[str] | None = None) -> None:

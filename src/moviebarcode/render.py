@@ -65,6 +65,7 @@ class RenderOptions:
     palette: Path | None = None
     recompute: bool = False
     batch_frames: int | None = None
+    scheduler: str | None = None  # cluster on this Dask scheduler's workers (see batch.py)
 
 
 @dataclass
@@ -92,12 +93,17 @@ class RenderResult:
 Progress = Callable[[int], None]  # frames done
 
 
-def default_image_path(store: FrameStore, opts: RenderOptions) -> Path:
-    stem = store.path.name.removesuffix(".zarr")
+def image_file_name(stem: str, opts: RenderOptions) -> str:
+    """<stem>-<mode>[-k<k>][-lab].png"""
     tag = opts.mode if opts.mode not in CLUSTER_MODES else f"{opts.mode}-k{opts.cluster.k}"
     if opts.cluster.space == "lab" and opts.mode in CLUSTER_MODES:
         tag += "-lab"
-    return store.path.parent / f"{stem}-{tag}.png"
+    return f"{stem}-{tag}.png"
+
+
+def default_image_path(store: FrameStore, opts: RenderOptions) -> Path:
+    """Next to the store, named after it and the mode."""
+    return store.path.parent / image_file_name(store.path.name.removesuffix(".zarr"), opts)
 
 
 def check_options(store: FrameStore, opts: RenderOptions) -> None:
@@ -275,7 +281,20 @@ def render(
     height = opts.height or (None if opts.mode == "squeeze" else default_height(width or n))
     clusters = None
     load = LoadStats()
-    if opts.mode in CLUSTER_MODES or opts.palette is not None:
+    if (opts.mode in CLUSTER_MODES or opts.palette is not None) and opts.scheduler:
+        from moviebarcode.batch import distributed_cluster
+
+        clusters = distributed_cluster(
+            store.path,
+            opts.cluster,
+            opts.scheduler,
+            engine=opts.engine,
+            device=opts.device,
+            recompute=opts.recompute,
+            batch_frames=opts.batch_frames,
+            progress=progress,
+        )
+    elif opts.mode in CLUSTER_MODES or opts.palette is not None:
         clusters = cluster(
             store,
             opts.cluster,
