@@ -319,7 +319,7 @@ def prep(
             when = report.errors[0]["time"]
             at = f" (first at {_hms(when)})" if when is not None else ""
             warnings.append(
-                f"ffmpeg reported {report.error_count} decoding error(s){at}; "
+                f"ffmpeg reported {report.error_count} problem(s) reading the file{at}; "
                 f"kept every frame that decoded"
             )
         store.mark_complete(decode=decode_meta, frames=n)
