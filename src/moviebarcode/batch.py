@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from moviebarcode import options
 from moviebarcode.errors import InputError, MoviebarcodeError, StoreError
 
 if TYPE_CHECKING:  # the heavy modules are imported when used: `moviebarcode --help` stays quick
@@ -448,17 +449,15 @@ def distributed_cluster(
     """
     import numpy as np
 
-    from moviebarcode.render import Clusters, _batch_frames
+    from moviebarcode.render import Clusters, _batch_frames, cached_clusters
     from moviebarcode.store import FrameStore
 
     distributed = _dask()
     store = FrameStore.open(store_path)
     store.require_complete()
+    if not recompute and (hit := cached_clusters(store, params)) is not None:
+        return hit
     key = params.key()
-    if not recompute:
-        hit = store.load_result(params.k, key)
-        if hit is not None:
-            return Clusters(hit["centres"], hit["shares"], hit["inertia"], hit["params"], True)
     n = store.frames_done
     k = params.k
     ranges = store.batch_ranges(_batch_frames(store, k, batch_frames))
@@ -532,14 +531,6 @@ def _friendly(fn):
     return wrapper
 
 
-def _size(ctx, param, value):
-    if value is None:
-        return None
-    from moviebarcode.cli import SizeParam
-
-    return SizeParam().convert(value, param, ctx)
-
-
 @click.command("batch")
 @click.argument("movies", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
@@ -589,117 +580,12 @@ def _size(ctx, param, value):
     metavar="N",
     help="ffmpeg processes per film's prep (the batch runs films in parallel already).",
 )
-@click.option("--every", type=int, metavar="N", help="prep: keep every Nth frame [default: 24].")
-@click.option("--fps", type=float, metavar="F", help="prep: keep F frames per second instead.")
-@click.option("--columns", type=int, metavar="C", help="prep: keep C frames spread evenly.")
-@click.option("--width", type=int, metavar="W", help="prep: frame width [default: 160].")
-@click.option("--height", type=int, metavar="H", help="prep: frame height instead.")
-@click.option("--size", callback=_size, metavar="WxH", help="prep: exact frame size.")
-@click.option(
-    "--crop",
-    type=click.Choice(["auto", "none"]),
-    default="auto",
-    show_default=True,
-    help="prep: remove black bars.",
-)
-@click.option(
-    "--tonemap",
-    type=click.Choice(["auto", "on", "off"]),
-    default="auto",
-    show_default=True,
-    help="prep: tone-map HDR to SDR.",
-)
-@click.option("--keyframes", is_flag=True, help="prep: keyframes only (a quick preview).")
-@click.option("--fast", is_flag=True, help="prep: cheaper decoding (no loop filter).")
-@click.option(
-    "--hwaccel",
-    type=click.Choice(["auto", "none", "cuda"]),
-    default="none",
-    show_default=True,
-    help="prep: decode on an NVIDIA GPU.",
-)
+@options.apply(options.PREP)
 @click.option("--force", is_flag=True, help="prep: replace stores made with other options.")
-@click.option(
-    "-k", "--k", "k", type=int, default=8, show_default=True, help="render: colours per frame."
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["average", "squeeze", "dominant", "stacked", "least", "equal"]),
-    default="stacked",
-    show_default=True,
-    help="render: what each column shows (see `render --help`).",
-)
-@click.option(
-    "--sort",
-    type=click.Choice(["share", "lightness", "hue"]),
-    default="share",
-    show_default=True,
-    help="render: band order in stacked/equal columns.",
-)
-@click.option(
-    "--space",
-    type=click.Choice(["rgb", "lab"]),
-    default="rgb",
-    show_default=True,
-    help="render: cluster in sRGB or CIELAB.",
-)
-@click.option("--image-width", type=int, metavar="W", help="render: image width.")
-@click.option("--image-height", type=int, metavar="H", help="render: image height.")
-@click.option("--label", is_flag=True, help="render: add a title and a time axis.")
-@click.option("--gamma-naive", is_flag=True, help="render: average sRGB values (the old look).")
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "gpu"]),
-    default="auto",
-    show_default=True,
-    help="render: where each worker clusters (auto: its GPU when it has one).",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["numpy", "sklearn", "cupy", "cuml"]),
-    default=None,
-    help="render: clustering engine [default: cupy on a GPU, numpy on the CPU].",
-)
-@click.option("--n-init", type=int, default=8, show_default=True, help="render: restarts.")
-@click.option("--max-iter", type=int, default=100, show_default=True, help="render: iterations.")
-@click.option("--seed", type=int, default=0, show_default=True, help="render: random seed.")
+@options.apply(options.render_options("--image-width", "--image-height"))
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 @_friendly
-def batch(
-    movies,
-    list_file,
-    cache_dir,
-    out_dir,
-    scheduler,
-    workers,
-    jobs,
-    every,
-    fps,
-    columns,
-    width,
-    height,
-    size,
-    crop,
-    tonemap,
-    keyframes,
-    fast,
-    hwaccel,
-    force,
-    k,
-    mode,
-    sort,
-    space,
-    image_width,
-    image_height,
-    label,
-    gamma_naive,
-    device,
-    engine,
-    n_init,
-    max_iter,
-    seed,
-    quiet,
-):
+def batch(movies, list_file, cache_dir, out_dir, scheduler, workers, jobs, force, quiet, **params):
     """Prep and render many MOVIES on a Dask cluster (local by default).
 
     Each film's prep is one task and its render another. Stores go to --cache, barcodes to
@@ -708,41 +594,15 @@ def batch(
     failed.
     """
     from moviebarcode.cli import show_progress
-    from moviebarcode.prep import PrepRequest
-    from moviebarcode.render import ClusterParams, RenderOptions
 
     if scheduler and workers:
         raise click.UsageError("--workers sizes the local cluster: not with --scheduler")
-    if sum(x is not None for x in (width, height, size)) > 1:
-        raise click.UsageError("use only one of --width, --height and --size")
     films = list(movies) + (read_list(list_file) if list_file else [])
     if not films:
         raise click.UsageError("give MOVIES or --list FILE")
     _dask()
-    request = PrepRequest(
-        every=every,
-        fps=fps,
-        columns=columns,
-        width=width,
-        height=height,
-        size=size,
-        crop=crop,
-        tonemap=tonemap,
-        keyframes=keyframes,
-        fast=fast,
-        hwaccel=hwaccel,
-    )
-    opts = RenderOptions(
-        mode=mode,
-        cluster=ClusterParams(k=k, space=space, n_init=n_init, max_iter=max_iter, seed=seed),
-        engine=engine,
-        device=device,
-        sort=sort,
-        width=image_width,
-        height=image_height,
-        gamma_correct=not gamma_naive,
-        label=label,
-    )
+    request = options.prep_request(params)
+    opts = options.render_opts(params)
     root = click.get_current_context().find_root()
     ffmpeg = root.params.get("ffmpeg_path") if root.command.name != "batch" else None
     bar = None

@@ -8,43 +8,13 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import sys
 from pathlib import Path
 
 import click
 
-from moviebarcode import __version__
+from moviebarcode import __version__, options
 from moviebarcode.errors import MoviebarcodeError
-
-_TIME = re.compile(r"^(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?)$")
-
-
-class TimeParam(click.ParamType):
-    """Seconds (``90``, ``12.5``) or ``[hh:]mm:ss[.frac]``."""
-
-    name = "TIME"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)):
-            return float(value)
-        m = _TIME.match(str(value).strip())
-        if not m:
-            self.fail(f"{value!r} is not a time (seconds, mm:ss or hh:mm:ss)", param, ctx)
-        h, mi, s = m.groups()
-        return int(h or 0) * 3600 + int(mi or 0) * 60 + float(s)
-
-
-class SizeParam(click.ParamType):
-    name = "WxH"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        m = re.fullmatch(r"(\d+)[xX](\d+)", str(value).strip())
-        if not m or min(int(m.group(1)), int(m.group(2))) < 1:
-            self.fail(f"{value!r} is not a size like 160x90", param, ctx)
-        return int(m.group(1)), int(m.group(2))
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -115,82 +85,7 @@ def cli(ffmpeg_path: str | None) -> None:
     metavar="STORE",
     help="Store to write [default: cache/<movie stem>.zarr].",
 )
-@click.option(
-    "--every",
-    type=int,
-    metavar="N",
-    help="Keep every Nth decoded frame [default: 24, as in the original barcodes].",
-)
-@click.option("--fps", type=float, metavar="F", help="Keep F frames per second of film instead.")
-@click.option(
-    "--columns",
-    type=int,
-    metavar="C",
-    help="Keep C frames spread evenly over the film (or the --start/--end part).",
-)
-@click.option(
-    "--start",
-    type=TimeParam(),
-    default=0.0,
-    show_default=True,
-    help="Start at this time (seconds or hh:mm:ss).",
-)
-@click.option("--end", type=TimeParam(), help="Stop at this time (seconds or hh:mm:ss).")
-@click.option(
-    "--width",
-    type=int,
-    metavar="W",
-    help="Frame width in the store; height follows the aspect ratio [default: 160].",
-)
-@click.option("--height", type=int, metavar="H", help="Frame height; width follows the aspect.")
-@click.option("--size", type=SizeParam(), help="Exact frame size, e.g. 160x90.")
-@click.option(
-    "--crop",
-    type=click.Choice(["auto", "none"]),
-    default="auto",
-    show_default=True,
-    help="Detect and remove letterbox/pillarbox black bars before scaling.",
-)
-@click.option(
-    "--tonemap",
-    type=click.Choice(["auto", "on", "off"]),
-    default="auto",
-    show_default=True,
-    help="Tone-map HDR (PQ/HLG) to SDR bt709; auto: when HDR.",
-)
-@click.option(
-    "--chunk-frames",
-    type=int,
-    metavar="N",
-    help="Frames per Zarr chunk [default: about 8 MiB per chunk].",
-)
-@click.option(
-    "--compress",
-    "compressor",
-    type=click.Choice(["none", "zstd"]),
-    default="none",
-    show_default=True,
-    help="Chunk compression (none lets raw bytes go straight to a GPU).",
-)
-@click.option(
-    "--keyframes",
-    is_flag=True,
-    help="Preview: decode keyframes only, one column per keyframe (with --every N, "
-    "every Nth keyframe). A whole film in seconds.",
-)
-@click.option(
-    "--fast",
-    is_flag=True,
-    help="Cheaper decoding (no loop filter): faster, colours very slightly off.",
-)
-@click.option(
-    "--hwaccel",
-    type=click.Choice(["auto", "none", "cuda"]),
-    default="none",
-    show_default=True,
-    help="Decode on an NVIDIA GPU (NVDEC + scale_cuda); auto: when ffmpeg and the "
-    "driver support it.",
-)
+@options.apply(options.PREP)
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
@@ -201,28 +96,7 @@ def cli(ffmpeg_path: str | None) -> None:
 @click.option("--force", is_flag=True, help="Prep again even if the store exists (replaces it).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 @friendly_errors
-def prep(
-    movie,
-    output,
-    every,
-    fps,
-    columns,
-    start,
-    end,
-    width,
-    height,
-    size,
-    crop,
-    tonemap,
-    chunk_frames,
-    compressor,
-    keyframes,
-    fast,
-    hwaccel,
-    jobs,
-    force,
-    quiet,
-):
+def prep(movie, output, jobs, force, quiet, **params):
     """Decode MOVIE once into a chunked Zarr frame store.
 
     Frames are sampled, cropped and scaled inside ffmpeg's filter graph and written chunk by
@@ -230,28 +104,9 @@ def prep(
     incomplete store; running the same command again resumes it. Running it on a complete,
     up-to-date store does nothing.
     """
-    from moviebarcode.prep import PrepRequest
     from moviebarcode.prep import prep as run_prep
 
-    if sum(x is not None for x in (width, height, size)) > 1:
-        raise click.UsageError("use only one of --width, --height and --size")
-    request = PrepRequest(
-        every=every,
-        fps=fps,
-        columns=columns,
-        start=start,
-        end=end,
-        width=width,
-        height=height,
-        size=size,
-        crop=crop,
-        tonemap=tonemap,
-        chunk_frames=chunk_frames,
-        compressor=compressor,
-        keyframes=keyframes,
-        fast=fast,
-        hwaccel=hwaccel,
-    )
+    request = options.prep_request(params)
     bar = None
     state = {}
 
@@ -304,46 +159,13 @@ def prep(
 @cli.command()
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option(
-    "-k", "--k", "k", type=int, default=8, show_default=True, help="Colours (clusters) per frame."
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["average", "squeeze", "dominant", "stacked", "least", "equal"]),
-    default="stacked",
-    show_default=True,
-    help="average: mean colour; squeeze: frame squeezed to one column; dominant: the "
-    "most populous cluster; stacked: all k clusters, as tall as their share; "
-    "least: the least populous cluster; equal: all k at equal heights.",
-)
-@click.option(
-    "--sort",
-    type=click.Choice(["share", "lightness", "hue"]),
-    default="share",
-    show_default=True,
-    help="Order of the bands in stacked/equal columns.",
-)
-@click.option(
-    "--space",
-    type=click.Choice(["rgb", "lab"]),
-    default="rgb",
-    show_default=True,
-    help="Cluster in sRGB or in CIELAB (perceptually even).",
-)
-@click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
     metavar="PNG",
     help="Barcode image [default: next to the store, named after it and the mode].",
 )
-@click.option("--width", type=int, metavar="W", help="Resample the columns to W pixels wide.")
-@click.option(
-    "--height",
-    type=int,
-    metavar="H",
-    help="Image height [default: 9/16 of the width; squeeze: the frames' height].",
-)
-@click.option("--label", is_flag=True, help="Add a title and an hh:mm:ss time axis below.")
+@options.apply(options.render_options())
 @click.option("--title", metavar="TEXT", help="Title for --label [default: the movie's name].")
 @click.option(
     "--palette",
@@ -351,34 +173,6 @@ def prep(
     metavar="FILE",
     help="Also write each frame's colours and shares as .json or .csv.",
 )
-@click.option(
-    "--gamma-naive",
-    is_flag=True,
-    help="average/squeeze: average sRGB values (the old look) instead of linear light.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "gpu"]),
-    default="auto",
-    show_default=True,
-    help="Where to cluster: auto takes the GPU when CuPy sees one.",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["numpy", "sklearn", "cupy", "cuml"]),
-    default=None,
-    help="Clustering engine [default: cupy on a GPU, numpy on the CPU]. sklearn and cuml "
-    "cluster frame by frame (the original method, for reference).",
-)
-@click.option(
-    "--n-init",
-    type=int,
-    default=8,
-    show_default=True,
-    help="k-means restarts per frame (the best is kept).",
-)
-@click.option("--max-iter", type=int, default=100, show_default=True, help="k-means iterations.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--recompute", is_flag=True, help="Cluster again even if the result is cached.")
 @click.option(
     "--scheduler",
@@ -389,54 +183,20 @@ def prep(
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Say what was cached and how long it took.")
 @friendly_errors
-def render(
-    store,
-    k,
-    mode,
-    sort,
-    space,
-    output,
-    width,
-    height,
-    label,
-    title,
-    palette,
-    gamma_naive,
-    device,
-    engine,
-    n_init,
-    max_iter,
-    seed,
-    recompute,
-    scheduler,
-    quiet,
-    verbose,
-):
+def render(store, output, title, palette, recompute, scheduler, quiet, verbose, **params):
     """Render the barcode of a frame STORE made by `prep`.
 
     Clusterings are cached in the store: rendering again with another mode, size, sort or label
     takes a moment; another --k clusters once more and is cached too. The movie file and
     ffmpeg are not needed.
     """
-    from moviebarcode.render import ClusterParams, RenderOptions
     from moviebarcode.render import render as run_render
     from moviebarcode.store import FrameStore
 
-    opts = RenderOptions(
-        mode=mode,
-        cluster=ClusterParams(k=k, space=space, n_init=n_init, max_iter=max_iter, seed=seed),
-        engine=engine,
-        device=device,
-        sort=sort,
-        width=width,
-        height=height,
-        gamma_correct=not gamma_naive,
-        label=label,
-        title=title,
-        palette=palette,
-        recompute=recompute,
-        scheduler=scheduler,
+    opts = options.render_opts(
+        params, title=title, palette=palette, recompute=recompute, scheduler=scheduler
     )
+    mode, k = opts.mode, opts.cluster.k
     bar = None
     if show_progress(quiet):
         from tqdm import tqdm

@@ -181,6 +181,14 @@ def cluster_batch(
     return to_numpy(c), to_numpy(res.shares), to_numpy(res.inertia)
 
 
+def cached_clusters(store: FrameStore, params: ClusterParams) -> Clusters | None:
+    """The clustering cached in ``store`` for ``params``, or None."""
+    hit = store.load_result(params.k, params.key())
+    if hit is None:
+        return None
+    return Clusters(hit["centres"], hit["shares"], hit["inertia"], hit["params"], True)
+
+
 def cluster(
     store: FrameStore,
     params: ClusterParams,
@@ -197,11 +205,9 @@ def cluster(
     (memory bounded by the batch, not the film) and cached. ``load`` receives how the frames
     were read."""
     store.require_complete()
+    if not recompute and (hit := cached_clusters(store, params)) is not None:
+        return hit
     key = params.key()
-    if not recompute:
-        hit = store.load_result(params.k, key)
-        if hit is not None:
-            return Clusters(hit["centres"], hit["shares"], hit["inertia"], hit["params"], True)
     name, dev = resolve_engine(engine, device)
     eng = get_engine(name)
     n = store.frames_done
