@@ -301,6 +301,14 @@ def store_summary(store) -> dict:
     if s.get("max_frames"):
         how += f" (at most {s['max_frames']})"
     decode = meta.get("decode") or {}
+    segments = meta.get("segments")
+    if segments:  # a parallel prep under way: its frames are not a contiguous prefix
+        total = segments[-1]["pos"] + segments[-1]["count"]
+        covers = f"{store.frames_done} of {total} frames, written in {len(segments)} segments"
+    elif len(times):
+        covers = f"{hms(times[0])} - {hms(times[-1])}"
+    else:
+        covers = "nothing yet"
     return {
         "store": str(store.path),
         "status": "complete" if store.complete else "INCOMPLETE (run prep again to resume)",
@@ -308,7 +316,7 @@ def store_summary(store) -> dict:
         "frame size": f"{w}x{h}",
         "chunk": f"{store.chunk_frames} frames",
         "sampling": how,
-        "covers": f"{hms(times[0])} - {hms(times[-1])}" if len(times) else "nothing yet",
+        "covers": covers,
         "source": meta["source"]["path"],
         "crop": ("{w}x{h}+{x}+{y}".format(**pic["crop"]) if pic.get("crop") else "none"),
         "tonemap": "HDR -> SDR" if pic.get("tonemap") else "no",
