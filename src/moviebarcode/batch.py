@@ -513,9 +513,6 @@ def distributed_cluster(
     return Clusters(centres, shares, inertia, meta, False, seconds)
 
 
-cluster_on_cluster = distributed_cluster  # the name render.py calls it by
-
-
 # ----------------------------------------------------------------------------- the command
 
 

@@ -67,18 +67,6 @@ class Sampling:
         """The fps bucket of time ``t``, computed as the select expression does."""
         return math.floor((t - float(self.start)) * float(self.fps) + 1e-6)
 
-    def expected_frames(self, info: MovieInfo) -> int | None:
-        """An estimate of how many frames will be kept, for progress bars (never trusted)."""
-        end = self.end if self.end is not None else info.duration
-        if end is None:
-            return self.max_frames
-        span = max(0.0, end - self.start)
-        if self.every is not None:
-            est = math.ceil(span / frame_interval(info) / self.every)
-        else:
-            est = math.ceil(span * self.fps)
-        return min(est, self.max_frames) if self.max_frames else est
-
 
 @dataclass(frozen=True)
 class Crop:
