@@ -191,7 +191,7 @@ def test_coreset_bins_preserve_counts_and_means(film_frames):
     from moviebarcode.kmeans import _bin
 
     pixels = film_frames[:4]
-    pts, w = _bin(pixels, None, 1 << 15, np)
+    pts, w = _bin(pixels.transpose(0, 2, 1), None, 1 << 15, np)
     assert pts.shape[0] == 4 and pts.shape[1] == 3 and w.shape == (4, pts.shape[2])
     np.testing.assert_allclose(w.sum(axis=1), pixels.shape[1])
     # Weighted bin means sum to the frame's pixel sum; far fewer bins than pixels.
@@ -201,7 +201,7 @@ def test_coreset_bins_preserve_counts_and_means(film_frames):
     assert np.all((w > 0).sum(axis=1) <= 4000)
     # A grey frame is binned finely along its grey line: every grey level its own bin.
     grey = np.repeat(np.arange(256, dtype=np.float32)[:, None], 3, axis=1)[None]
-    _, wg = _bin(grey, None, 1 << 15, np)
+    _, wg = _bin(grey.transpose(0, 2, 1), None, 1 << 15, np)
     assert np.count_nonzero(wg) >= 200
 
 
@@ -269,3 +269,36 @@ def test_cupy_matches_numpy(film_frames):
     assert np.mean(same) >= 0.75  # a rounding tie can rarely flip one frame's path
     np.testing.assert_allclose(got.shares[same], ref.shares[same], atol=2e-3)
     np.testing.assert_allclose(got.shares.sum(axis=1), 1.0, rtol=1e-5)
+
+
+# ------------------------------------------------------------------ neighbour starts
+
+
+def test_neighbour_index_reflects_at_the_ends():
+    from moviebarcode.kmeans import _neighbour_index
+
+    idx = _neighbour_index(5, 2)  # offsets -1, +1, -2, +2
+    np.testing.assert_array_equal(idx[0], [1, 0, 1, 2, 3])
+    np.testing.assert_array_equal(idx[1], [1, 2, 3, 4, 3])
+    np.testing.assert_array_equal(idx[2], [2, 3, 0, 1, 2])
+    np.testing.assert_array_equal(idx[3], [2, 3, 4, 1, 2])
+    assert _neighbour_index(1, 1).tolist() == [[0], [0]]
+    assert _neighbour_index(4, 0).shape == (0, 4)
+
+
+def test_neighbour_starts_lower_the_inertia(film_frames):
+    """With one restart per frame, the neighbours' solutions give a lower (never a higher) mean
+    inertia than each frame alone; the result keeps every invariant."""
+    alone = batched_kmeans(film_frames, 8, seed=4, n_init=1, neighbours=0)
+    helped = batched_kmeans(film_frames, 8, seed=4, n_init=1, neighbours=2)
+    assert helped.inertia.mean() < alone.inertia.mean()
+    np.testing.assert_allclose(
+        helped.inertia, recomputed_inertia(film_frames, helped.centres), rtol=1e-4
+    )
+    np.testing.assert_allclose(helped.shares.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_neighbours_of_a_one_frame_batch(film_frames):
+    one = batched_kmeans(film_frames[:1], 8, seed=3)
+    again = batched_kmeans(film_frames[:1], 8, seed=3, neighbours=0)
+    np.testing.assert_allclose(one.inertia, again.inertia, rtol=1e-6)

@@ -15,6 +15,7 @@ import zarr
 from PIL import Image
 
 from conftest import DATA, make_clip
+from moviebarcode.arrays import LoadStats
 from moviebarcode.errors import StoreError
 from moviebarcode.prep import PrepRequest, prep
 from moviebarcode.render import ClusterParams, RenderOptions, cluster, render
@@ -300,6 +301,27 @@ def test_agrees_with_sklearn_on_a_real_clip(tmp_path):
     dom_ref = ref.centres[np.arange(len(ref.shares)), ref.shares.argmax(1)]
     close = np.linalg.norm(dom_ours - dom_ref, axis=1) < 10
     assert close.mean() >= 0.7
+
+
+def test_worker_processes_give_the_same_result(tmp_path):
+    """The numpy engine's batches in worker processes: the same clustering as in this process,
+    byte for byte, in order."""
+    from moviebarcode.render import cluster_frames
+
+    request = PrepRequest(every=48, chunk_frames=4)
+    store = prep(DATA / "bbb_trailer_h264.mp4", request, output=tmp_path / "t.zarr").store
+    s = FrameStore.open(store)
+    assert len(s.batch_ranges(4)) >= 3
+    params = ClusterParams(k=4, n_init=2)
+    seen = []
+    load = LoadStats()
+    one = cluster_frames(s, params, batch_frames=4, jobs=1)
+    two = cluster_frames(s, params, batch_frames=4, jobs=2, progress=seen.append, load=load)
+    assert load.method == "zarr (worker processes)" and load.bytes == s.frames_done * 90 * 160 * 3
+    for a, b in zip(one[:3], two[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert seen == sorted(seen) and seen[-1] == s.frames_done
+    assert one[3]["engine"] == two[3]["engine"] == "numpy"
 
 
 def test_average_and_squeeze_are_cached(halves, tmp_path, monkeypatch):

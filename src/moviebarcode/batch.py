@@ -273,7 +273,9 @@ def run_batch(
 
     distributed = _dask()
     request = prep_request or PrepRequest()
-    opts = render_options or RenderOptions()
+    # One process per film on each worker: Dask workers are the parallelism (and may be
+    # daemonic processes, which cannot start the render's own worker processes).
+    opts = dataclasses.replace(render_options or RenderOptions(), jobs=1)
     if opts.palette is not None:
         raise InputError("a batch writes no palette files")
     films = [Path(m).expanduser().absolute() for m in movies]

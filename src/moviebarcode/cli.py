@@ -180,10 +180,17 @@ def prep(movie, output, jobs, force, quiet, **params):
     help="Cluster the store's chunks on this Dask cluster's workers (moviebarcode[dask]; the "
     "workers need the store at the same path). The result is the same as a local render.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="numpy engine: cluster batches of frames in N processes [default: the machine's "
+    "cores]. The result is the same whatever N.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Say what was cached and how long it took.")
 @friendly_errors
-def render(store, output, title, palette, recompute, scheduler, quiet, verbose, **params):
+def render(store, output, title, palette, recompute, scheduler, jobs, quiet, verbose, **params):
     """Render the barcode of a frame STORE made by `prep`.
 
     Clusterings are cached in the store: rendering again with another mode, size, sort or label
@@ -194,7 +201,7 @@ def render(store, output, title, palette, recompute, scheduler, quiet, verbose, 
     from moviebarcode.store import FrameStore
 
     opts = options.render_opts(
-        params, title=title, palette=palette, recompute=recompute, scheduler=scheduler
+        params, title=title, palette=palette, recompute=recompute, scheduler=scheduler, jobs=jobs
     )
     mode, k = opts.mode, opts.cluster.k
     bar = None

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from moviebarcode.alloc import keep_freed_memory
 from moviebarcode.errors import MoviebarcodeError
 from moviebarcode.kmeans import KMeansResult, batched_kmeans
 
@@ -44,13 +45,26 @@ class NumpyEngine:
 
     name = "numpy"
 
+    def __init__(self, n_threads: int | None = None) -> None:
+        self.n_threads = n_threads  # None: one per CPU
+
     def fit(
         self, pixels: Array, k: int, *, n_init: int, max_iter: int, tol: float, seed: int
     ) -> KMeansResult:
         if hasattr(pixels, "get"):
             pixels = pixels.get()
         x = np.asarray(pixels, dtype=np.float32)
-        return batched_kmeans(x, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, xp=np)
+        keep_freed_memory()
+        return batched_kmeans(
+            x,
+            k,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+            seed=seed,
+            xp=np,
+            n_threads=self.n_threads,
+        )
 
 
 class SklearnEngine:

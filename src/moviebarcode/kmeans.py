@@ -22,13 +22,23 @@ loops are over clusters, seeding steps, iterations and cache-sized blocks of fra
    ``bin_iter`` Lloyd iterations there, all restarts as one bigger batch;
 4. the restart with the lowest coarse inertia goes on by Lloyd iterations on the fine
    coreset until its centres move less than the tolerance;
-5. ``refine_iter`` Lloyd steps on all the pixels settle the bins split between
+5. neighbour starts (a second pass, once every frame of the batch has its step-4
+   centres): the centres of the ``neighbours`` frames before and after it in the batch
+   start at most ``neighbour_iter`` more Lloyd runs on the frame's fine coreset, and the
+   lowest coreset inertia among them and the frame's own centres wins. Films are
+   mostly continuous shots, so a neighbour's solution is often a better local optimum
+   than any of the frame's own restarts: this is what brings the mean inertia level
+   with scikit-learn's 20 restarts at a fraction of the restarts;
+6. ``refine_iter`` Lloyd steps on all the pixels settle the bins split between
    clusters, and a final assignment of every pixel gives exact shares and inertia.
 
-Lloyd iterations compute only the problems still moving. Measured on 2 CPU cores
-(scripts/kmeans_quality.py, k=8, 160x90 frames of four clips): 1.4-2.1 ms per frame,
-35-55 times faster than scikit-learn's ``KMeans(n_init=20)`` (70-90 ms), at a mean
-inertia 0.1-0.5% above its own.
+Lloyd iterations compute only the problems still moving. A frame's result depends on
+the other frames of its batch (its neighbours), never on the blocking or the threads.
+Measured on 2 CPU cores (``scripts/bench render cache/bbb.zarr --sample 100``, k=8,
+7,158 frames of 160x90): 2.1 ms per frame on one process, 1.3 ms in two
+(``render.cluster_frames``), 49 and 81 times faster than scikit-learn's
+``KMeans(n_init=20)`` (103 ms), at a mean inertia 0.11% above its own. Without the
+neighbour starts (frames in random order) it is about 0.5% above.
 """
 
 from __future__ import annotations
@@ -44,11 +54,13 @@ import numpy as np
 Array = Any
 """A NumPy or CuPy array."""
 
-DEFAULT_N_INIT = 8
+DEFAULT_N_INIT = 4
 DEFAULT_BIN_BITS: int | None = 5
 DEFAULT_BIN_ITER: int | None = 12
-DEFAULT_REFINE_ITER: int | None = 1
+DEFAULT_REFINE_ITER: int | None = 2
 DEFAULT_COARSE_BITS: int | None = 4
+DEFAULT_NEIGHBOURS = 2
+DEFAULT_NEIGHBOUR_ITER: int | None = 5
 _NUMPY_BLOCK_ELEMENTS = 8 * 14_400
 """Pixels (frames x pixels per frame) per block on NumPy: keeps temporaries in cache."""
 
@@ -114,6 +126,8 @@ def batched_kmeans(
     bin_iter: int | None = DEFAULT_BIN_ITER,
     coarse_bits: int | None = DEFAULT_COARSE_BITS,
     refine_iter: int | None = DEFAULT_REFINE_ITER,
+    neighbours: int = DEFAULT_NEIGHBOURS,
+    neighbour_iter: int | None = DEFAULT_NEIGHBOUR_ITER,
     block_frames: int | None = None,
     n_threads: int | None = None,
 ) -> KMeansResult:
@@ -121,7 +135,8 @@ def batched_kmeans(
 
     One k-means problem per frame, solved for all frames at once (see the module
     docstring for the algorithm). The defaults give a mean inertia on film frames
-    within about 0.5% of scikit-learn's ``KMeans(init='k-means++', n_init=20)``.
+    within about 0.1% of scikit-learn's ``KMeans(init='k-means++', n_init=20)``
+    (within 0.5% for unrelated frames, which get nothing from their neighbours).
 
     Parameters
     ----------
@@ -130,7 +145,7 @@ def batched_kmeans(
         CIELAB). NumPy or CuPy; other float dtypes are converted to float32.
     k : int
         Number of clusters per frame, >= 1.
-    n_init : int, default=8
+    n_init : int, default=4
         Number of k-means++ seedings per frame (on the coarse coreset); the one with the
         lowest inertia there is refined.
     max_iter : int, default=100
@@ -153,14 +168,21 @@ def batched_kmeans(
     coarse_bits : int or None, default=4
         The restarts' coreset has at most about ``8**coarse_bits`` bins; ``None`` or
         ``>= bin_bits``: the restarts run on the fine coreset.
-    refine_iter : int or None, default=1
+    refine_iter : int or None, default=2
         Lloyd steps on all pixels after the coreset phases (capped by ``max_iter``);
         ``None``: until convergence.
+    neighbours : int, default=2
+        Each frame also starts from the centres found for the frames up to this many
+        places before and after it in the batch (reflected at the batch's ends);
+        0: frames are clustered independently of each other.
+    neighbour_iter : int or None, default=5
+        Most Lloyd iterations of each neighbour start on the fine coreset (capped by
+        ``max_iter``); ``None``: until convergence.
     block_frames : int, optional
         Frames clustered together at a time. Default: all of them on CuPy, about
         115,000 pixels' worth on NumPy (so that temporaries stay in the CPU caches).
         Blocking never changes the result: the random numbers are drawn for the whole
-        batch up front and frames are independent.
+        batch up front, and the neighbour starts come from the whole batch.
     n_threads : int, optional
         NumPy only: blocks are clustered on this many threads (default: the CPU count).
 
@@ -200,35 +222,64 @@ def batched_kmeans(
     block_frames = max(1, int(block_frames))
     bin_iter = max_iter if bin_iter is None else min(max_iter, bin_iter)
     refine_iter = max_iter if refine_iter is None else min(max_iter, refine_iter)
+    neighbour_iter = max_iter if neighbour_iter is None else min(max_iter, neighbour_iter)
     starts = list(range(0, n_frames, block_frames))
 
-    def run(start: int) -> tuple[Array, Array, Array, Array]:
+    def search(start: int) -> _Search:
         stop = min(start + block_frames, n_frames)
-        return _fit_block(
+        return _search_block(
             x[start:stop],
             k,
             n_init=n_init,
             max_iter=max_iter,
-            bin_bits=None if bin_bits is None else int(bin_bits),
+            bin_bits=bin_bits,
             bin_iter=bin_iter,
             coarse_bits=coarse_bits,
-            refine_iter=refine_iter,
             tol=tol,
             u_first=u_first[start:stop],
             u_trials=u_trials[start:stop],
             xp=xp,
         )
 
+    pool = None
     if xp is np and len(starts) > 1:
         workers = n_threads if n_threads is not None else (os.cpu_count() or 1)
         workers = max(1, min(workers, len(starts)))
         if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                parts = list(pool.map(run, starts))
-        else:
-            parts = [run(s) for s in starts]
-    else:
-        parts = [run(s) for s in starts]
+            pool = ThreadPoolExecutor(max_workers=workers)
+
+    def each(fn, items):
+        return list(pool.map(fn, items)) if pool is not None else [fn(i) for i in items]
+
+    try:
+        found = each(search, starts)
+        reach = min(int(neighbours), n_frames - 1)
+        if reach > 0:
+            first = (
+                found[0].centres
+                if len(found) == 1
+                else xp.concatenate([f.centres for f in found], axis=0)
+            )
+            near = xp.asarray(_neighbour_index(n_frames, reach))  # (m, F)
+
+        def finish(i: int) -> tuple[Array, Array, Array, Array]:
+            start = starts[i]
+            stop = min(start + block_frames, n_frames)
+            others = first[near[:, start:stop]] if reach > 0 else None
+            return _finish_block(
+                x[start:stop],
+                found[i],
+                others,
+                max_iter=neighbour_iter,
+                binned=bin_bits is not None,
+                refine_iter=refine_iter,
+                xp=xp,
+            )
+
+        parts = each(finish, range(len(starts)))
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
     if len(parts) == 1:
         centres, shares, inertia, n_iter = parts[0]
@@ -242,7 +293,18 @@ def batched_kmeans(
 # ----------------------------------------------------------------------------- internals
 
 
-def _fit_block(
+@dataclass
+class _Search:
+    """What the first pass found for one block of frames (see :func:`_search_block`)."""
+
+    pts: Array  # (b, 3, B) fine coreset, or the pixels (b, 3, P) without bins
+    w: Array | None  # (b, B) its weights, None for pixels
+    thresh: Array  # (b,) convergence threshold per frame
+    centres: Array  # (b, k, 3) the best restart, converged on the fine coreset
+    n_iter: Array  # (b,) its Lloyd iterations
+
+
+def _search_block(
     x: Array,
     k: int,
     *,
@@ -251,22 +313,22 @@ def _fit_block(
     bin_bits: int | None,
     bin_iter: int,
     coarse_bits: int | None,
-    refine_iter: int,
     tol: float,
     u_first: np.ndarray,
     u_trials: np.ndarray,
     xp: Any,
-) -> tuple[Array, Array, Array, Array]:
-    """Cluster one block of frames ``x`` (b, P, 3); see :func:`batched_kmeans`."""
+) -> _Search:
+    """First pass over one block of frames ``x`` (b, P, 3): coresets, restarts, the best one
+    converged on the fine coreset; see :func:`batched_kmeans`."""
     b, n_pixels, _ = x.shape
     # Channel-first layout: each channel of each frame is one contiguous row.
     xt = xp.ascontiguousarray(xp.transpose(x, (0, 2, 1)))
     if bin_bits is None:
         pts, w = xt, None
-        mean = xp.mean(xt, axis=2, keepdims=True)
-        var = xp.mean((xt - mean) ** 2, axis=2)  # (b, 3)
+        mean = xp.mean(pts, axis=2, keepdims=True)
+        var = xp.mean((pts - mean) ** 2, axis=2)  # (b, 3)
     else:
-        pts, w = _bin(x, None, 1 << (3 * bin_bits), xp)
+        pts, w = _bin(xt, None, int(round(8**bin_bits)), xp)
         total = xp.sum(w, axis=1)[:, None]  # (b, 1): the pixel count
         mean = xp.sum(pts * w[:, None, :], axis=2) / total  # (b, 3)
         var = xp.sum(w[:, None, :] * (pts - mean[:, :, None]) ** 2, axis=2) / total
@@ -274,16 +336,17 @@ def _fit_block(
     # bins, without the small variance within bins).
     thresh = (tol * xp.mean(var, axis=1)).astype(xp.float32)  # (b,)
 
-    # Restarts as a bigger batch: problem r * b + f is restart r of frame f.
-    def rep(a: Array) -> Array:
-        return a if n_init == 1 or a is None else xp.concatenate([a] * n_init, axis=0)
-
     if bin_bits is not None and coarse_bits is not None and coarse_bits < bin_bits:
         # Restarts on a coarser coreset, made from the fine one.
-        seed_pts, seed_w = _bin(xp.transpose(pts, (0, 2, 1)), w, 1 << (3 * coarse_bits), xp)
+        seed_pts, seed_w = _bin(pts, w, int(round(8**coarse_bits)), xp)
     else:
         seed_pts, seed_w = pts, w
-    pts_r, w_r, thresh_r = rep(seed_pts), rep(seed_w), rep(thresh)
+    # Restarts as a bigger batch: problem r * b + f is restart r of frame f.
+    pts_r, w_r, thresh_r = (
+        _rep(seed_pts, n_init, xp),
+        _rep(seed_w, n_init, xp),
+        _rep(thresh, n_init, xp),
+    )
     u_first_r = np.ascontiguousarray(u_first.T).reshape(-1)
     u_trials_r = np.ascontiguousarray(u_trials.transpose(1, 0, 2, 3)).reshape(
         (n_init * b,) + u_trials.shape[2:]
@@ -292,8 +355,7 @@ def _fit_block(
     centres, n_iter, inertia = _lloyd(pts_r, centres, thresh_r, bin_iter, xp, w_r)
     if n_init > 1:
         # Inertia of each restart (at its last assignment) picks the best.
-        inertia = inertia.reshape(n_init, b)
-        best = xp.argmin(inertia, axis=0)  # (b,), first restart on ties
+        best = xp.argmin(inertia.reshape(n_init, b), axis=0)  # (b,), first restart on ties
         pick = best * b + xp.arange(b)
         centres = centres[pick]
         n_iter = n_iter[pick]
@@ -301,9 +363,64 @@ def _fit_block(
         # The best restart goes on to convergence.
         centres, more, _ = _lloyd(pts, centres, thresh, max_iter - bin_iter, xp, w)
         n_iter = n_iter + more
-    if bin_bits is not None and refine_iter > 0:
+    return _Search(
+        pts=pts,
+        w=w,
+        thresh=thresh,
+        centres=centres,
+        n_iter=n_iter,
+    )
+
+
+def _finish_block(
+    x: Array,
+    found: _Search,
+    others: Array | None,
+    *,
+    max_iter: int,
+    binned: bool,
+    refine_iter: int,
+    xp: Any,
+) -> tuple[Array, Array, Array, Array]:
+    """Second pass over one block of frames ``x`` (b, P, 3).
+
+    ``others`` (m, b, k, 3), or None: more starting centres per frame (its neighbours'
+    first-pass results). Each runs Lloyd on the frame's fine coreset; the centres with the
+    lowest coreset inertia, the frame's own included, win. Then ``refine_iter`` Lloyd
+    steps on every pixel, and the final assignment gives shares and exact inertia.
+    """
+    b, n_pixels, _ = x.shape
+    centres, n_iter = found.centres, found.n_iter
+    if others is not None and others.shape[0] > 0:
+        m = others.shape[0]
+        pts_r, w_r = _rep(found.pts, m + 1, xp), _rep(found.w, m + 1, xp)
+        cand, more, _ = _lloyd(
+            pts_r[b:],
+            others.reshape((m * b,) + others.shape[2:]),
+            _rep(found.thresh, m, xp),
+            max_iter,
+            xp,
+            None if w_r is None else w_r[b:],
+        )
+        cand = xp.concatenate([centres, cand], axis=0)  # ((m + 1) b, k, 3): own first
+        sq = xp.sum(pts_r * pts_r, axis=1) if w_r is not None else None
+        _, min_d = _assign(pts_r, cand, xp, sq)
+        wd = min_d if w_r is None else min_d * w_r
+        fit = xp.sum(wd, axis=1, dtype=xp.float64).reshape(m + 1, b)
+        best = xp.argmin(fit, axis=0)  # own centres on ties
+        pick = best * b + xp.arange(b)
+        centres = cand[pick]
+        more = xp.concatenate([xp.zeros(b, dtype=more.dtype), more])
+        n_iter = n_iter + more[pick]
+    xt = xp.ascontiguousarray(xp.transpose(x, (0, 2, 1)))
+    if binned and refine_iter > 0:
         # Bins split between clusters: a few Lloyd steps on every pixel settle them.
-        centres, more, _ = _lloyd(xt, centres, thresh, refine_iter, xp, None)
+        # Distances from a matrix product, on pixels centred on the frame's mean (small
+        # norms: small rounding errors).
+        mu = xp.mean(xt, axis=2, keepdims=True)  # (b, 3, 1)
+        mu_c = xp.transpose(mu, (0, 2, 1))  # (b, 1, 3)
+        centres, more, _ = _lloyd(xt - mu, centres - mu_c, found.thresh, refine_iter, xp, fast=True)
+        centres = centres + mu_c
         n_iter = n_iter + more
 
     onehot, min_d = _assign(xt, centres, xp)
@@ -311,6 +428,23 @@ def _fit_block(
     shares = (counts / n_pixels).astype(xp.float32)
     inertia = xp.sum(min_d, axis=1, dtype=xp.float64)
     return centres.astype(xp.float32), shares, inertia, n_iter.astype(xp.int32)
+
+
+def _rep(a: Array | None, n: int, xp: Any) -> Array | None:
+    """``n`` copies of ``a`` along the first axis (restart r of problem f is r * len + f)."""
+    return a if n == 1 or a is None else xp.concatenate([a] * n, axis=0)
+
+
+def _neighbour_index(n_frames: int, reach: int) -> np.ndarray:
+    """(2 reach, F) indices of each frame's neighbours at offsets -reach..reach but 0,
+    reflected at the batch's ends (frame 0's neighbour -1 is frame 1), then clipped."""
+    f = np.arange(n_frames)
+    rows = []
+    for o in [o for r in range(1, reach + 1) for o in (-r, r)]:
+        j = f + o
+        j = np.where((j < 0) | (j >= n_frames), f - o, j)
+        rows.append(np.clip(j, 0, n_frames - 1))
+    return np.stack(rows) if rows else np.empty((0, n_frames), dtype=np.int64)
 
 
 _OPPONENT = np.array(
@@ -324,8 +458,8 @@ _OPPONENT = np.array(
 """Orthonormal luma / opponent-colour axes (columns): the bin grid is aligned with them."""
 
 
-def _bin(x: Array, weight: Array | None, n_cells: int, xp: Any) -> tuple[Array, Array]:
-    """Weighted coreset of each frame of points ``x`` (b, N, 3): the means of its bins.
+def _bin(xt: Array, weight: Array | None, n_cells: int, xp: Any) -> tuple[Array, Array]:
+    """Weighted coreset of each frame of points ``xt`` (b, 3, N): the means of its bins.
 
     The frame's bounding box in luma / opponent-colour axes is cut into about
     ``n_cells`` equal cubes (fewer steps along axes with less spread: a grey frame is
@@ -335,12 +469,11 @@ def _bin(x: Array, weight: Array | None, n_cells: int, xp: Any) -> tuple[Array, 
     each row, padded to the largest count B with copies of the frame's first bin and
     weight 0.
     """
-    b, n, _ = x.shape
-    y = xp.matmul(x, xp.asarray(_OPPONENT))  # (b, N, 3)
-    # Channel by channel (much faster than over axis 1 of (b, N, 3) on NumPy). Padding
-    # points are copies of real ones: the box is the same.
-    lo = xp.stack([xp.min(y[:, :, c], axis=1) for c in range(3)], axis=1)
-    span = xp.stack([xp.max(y[:, :, c], axis=1) for c in range(3)], axis=1) - lo
+    b, _, n = xt.shape
+    y = xp.matmul(xp.asarray(_OPPONENT.T), xt)  # (b, 3, N)
+    # Padding points are copies of real ones: the box is the same.
+    lo = xp.min(y, axis=2)  # (b, 3)
+    span = xp.max(y, axis=2) - lo
     # Cube side: span product / n_cells, over the axes whose span exceeds it.
     log_span = xp.log(xp.maximum(span, 1e-6).astype(xp.float64))
     flat = xp.zeros(span.shape, dtype=bool)
@@ -354,32 +487,35 @@ def _bin(x: Array, weight: Array | None, n_cells: int, xp: Any) -> tuple[Array, 
     inv = (steps / xp.maximum(span, 1e-6)).astype(xp.float32)
     cells = steps[:, 0] * steps[:, 1] * steps[:, 2]
     size = int(xp.max(cells))
-    y -= lo[:, None, :]
-    y *= inv[:, None, :]
+    y -= lo[:, :, None]
+    y *= inv[:, :, None]
     xp.floor(y, out=y)
-    xp.minimum(y, (steps - 1).astype(xp.float32)[:, None, :], out=y)
+    xp.minimum(y, (steps - 1).astype(xp.float32)[:, :, None], out=y)
     place = xp.stack([steps[:, 1] * steps[:, 2], steps[:, 2], xp.ones_like(steps[:, 2])], axis=1)
-    ids = xp.matmul(y, place.astype(xp.float32)[:, :, None])[:, :, 0].astype(xp.int64)
+    # Cell numbers below 2**24 are exact in float32.
+    ids = xp.matmul(place.astype(xp.float32)[:, None, :], y)[:, 0, :].astype(xp.int64)
     ids += (xp.arange(b, dtype=xp.int64) * size)[:, None]
     ids = ids.reshape(-1)
-    if weight is None:
-        counts = xp.bincount(ids, minlength=b * size)
-    else:
-        counts = xp.bincount(ids, weights=weight.reshape(-1), minlength=b * size)
+    flat_w = None if weight is None else weight.astype(xp.float64).reshape(-1)
+    counts = xp.bincount(ids, weights=flat_w, minlength=b * size)
     occupied = xp.nonzero(counts > 0)[0]  # sorted: frame by frame
+    # Each point's bin among the occupied ones: the sums below stay small (cache-sized).
+    rank = xp.zeros(counts.shape, dtype=xp.int64)
+    rank[occupied] = xp.arange(occupied.shape[0])
+    ids = rank[ids]
+    total = counts[occupied].astype(xp.float64)
     frame = occupied // size
     per_frame = xp.bincount(frame, minlength=b)
     width = int(xp.max(per_frame))
     start = xp.cumsum(per_frame) - per_frame
     pos = xp.arange(occupied.shape[0]) - start[frame]
-    total = counts[occupied].astype(xp.float64)
     w = xp.zeros((b, width), dtype=xp.float32)
     w[frame, pos] = total
     pts = xp.zeros((b, 3, width), dtype=xp.float32)
     for c in range(3):
-        v = x[:, :, c] if weight is None else x[:, :, c] * weight
-        sums = xp.bincount(ids, weights=v.reshape(-1), minlength=b * size)
-        pts[frame, c, pos] = sums[occupied] / total
+        v = xt[:, c, :] if weight is None else xt[:, c, :] * weight
+        sums = xp.bincount(ids, weights=v.astype(xp.float64).reshape(-1), minlength=total.shape[0])
+        pts[frame, c, pos] = sums / total
     pad = xp.arange(width)[None, :] >= per_frame[:, None]  # (b, B)
     pts = xp.where(pad[:, None, :], pts[:, :, :1], pts)
     return pts, w
@@ -440,7 +576,13 @@ def _assign(
 
 
 def _lloyd(
-    xt: Array, centres: Array, thresh: Array, max_iter: int, xp: Any, w: Array | None = None
+    xt: Array,
+    centres: Array,
+    thresh: Array,
+    max_iter: int,
+    xp: Any,
+    w: Array | None = None,
+    fast: bool = False,
 ) -> tuple[Array, Array, Array]:
     """Lloyd iterations on points ``xt`` (B, 3, N) of weights ``w`` (B, N) (or all 1).
 
@@ -462,7 +604,7 @@ def _lloyd(
     # Per point: its coordinates times its weight, and its weight (B, N, 4).
     ones = xp.ones(xt.shape[::2], dtype=xp.float32) if w is None else w
     pw = xp.concatenate([xp.transpose(xt, (0, 2, 1)) * ones[:, :, None], ones[:, :, None]], axis=2)
-    sq_norms = None if w is None else xp.sum(xt * xt, axis=1)
+    sq_norms = None if w is None and not fast else xp.sum(xt * xt, axis=1)
     centres = centres.astype(xp.float32)
     idx = None  # problems of the working set (None: all)
     cur_x, cur_pw, cur_sq, cur_c, cur_t = xt, pw, sq_norms, centres, thresh

@@ -7,6 +7,8 @@ import re
 
 import click
 
+from moviebarcode.kmeans import DEFAULT_N_INIT
+
 _TIME = re.compile(r"^(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?)$")
 
 
@@ -230,7 +232,7 @@ def render_options(width: str = "--width", height: str = "--height"):
         click.option(
             "--n-init",
             type=int,
-            default=8,
+            default=DEFAULT_N_INIT,
             show_default=True,
             help="k-means restarts per frame (the best is kept).",
         ),

@@ -66,6 +66,7 @@ class RenderOptions:
     recompute: bool = False
     batch_frames: int | None = None
     scheduler: str | None = None  # cluster on this Dask scheduler's workers (see batch.py)
+    jobs: int | None = None  # numpy engine: processes clustering batches (None: one per CPU)
 
 
 @dataclass
@@ -197,43 +198,147 @@ def cluster(
     device: str = "auto",
     recompute: bool = False,
     batch_frames: int | None = None,
+    jobs: int | None = None,
     progress: Progress | None = None,
     load: LoadStats | None = None,
 ) -> Clusters:
     """The clustering of every frame of ``store`` with ``params``: from the store's cache, or
-    computed with ``engine`` (None: chosen by ``device``, see ``resolve_engine``) in batches
-    (memory bounded by the batch, not the film) and cached. ``load`` receives how the frames
-    were read."""
+    computed by :func:`cluster_frames` and cached. ``load`` receives how the frames were read."""
     store.require_complete()
     if not recompute and (hit := cached_clusters(store, params)) is not None:
         return hit
-    key = params.key()
+    t0 = time.perf_counter()
+    centres, shares, inertia, meta = cluster_frames(
+        store,
+        params,
+        engine=engine,
+        device=device,
+        batch_frames=batch_frames,
+        jobs=jobs,
+        progress=progress,
+        load=load,
+    )
+    seconds = time.perf_counter() - t0
+    meta["seconds"] = round(seconds, 3)
+    store.save_result(params.k, params.key(), meta, centres, shares, inertia, replace=recompute)
+    return Clusters(centres, shares, inertia, meta, False, seconds)
+
+
+def default_jobs() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cluster_frames(
+    store: FrameStore,
+    params: ClusterParams,
+    *,
+    engine: str | None = "numpy",
+    device: str = "auto",
+    batch_frames: int | None = None,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+    load: LoadStats | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Cluster every frame of ``store`` with ``engine`` (None: chosen by ``device``, see
+    ``resolve_engine``), batch by batch (memory bounded by the batch, not the film), without
+    looking at or writing the cache. The numpy engine runs whole batches in ``jobs`` worker
+    processes (default: one per CPU; 1: in this process, on threads): the result is the
+    same whatever ``jobs``, since each batch is clustered alone with its own seed.
+
+    Returns centres (n, k, 3) float32 sRGB, shares (n, k), inertia (n,) and the result's
+    metadata."""
     name, dev = resolve_engine(engine, device)
-    eng = get_engine(name)
     n = store.frames_done
     k = params.k
     centres = np.empty((n, k, 3), np.float32)
     shares = np.empty((n, k), np.float32)
     inertia = np.empty(n, np.float64)
-    t0 = time.perf_counter()
     step = _batch_frames(store, k, batch_frames)
-    for start, frames in batches(store, step, dev, load):
-        m = len(frames)
-        sl = slice(start, start + m)
-        centres[sl], shares[sl], inertia[sl] = cluster_batch(frames, start, params, eng)
+    ranges = list(store.batch_ranges(step))
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    if name == "numpy" and jobs > 1 and len(ranges) > 1:
+        results = _cluster_in_processes(store, ranges, params, min(jobs, len(ranges)), load)
+    else:
+        eng = get_engine(name)
+
+        def in_process():
+            for start, frames in batches(store, step, dev, load):
+                yield start, cluster_batch(frames, start, params, eng)
+
+        results = in_process()
+    for start, (c, sh, ine) in results:
+        sl = slice(start, start + len(ine))
+        centres[sl], shares[sl], inertia[sl] = c, sh, ine
         if progress:
-            progress(start + m)
-    seconds = time.perf_counter() - t0
+            progress(start + len(ine))
     meta = {
         **asdict(params),
-        "engine": eng.name,
+        "engine": name,
         "device": dev.kind,
-        "seconds": round(seconds, 3),
         "frames": n,
         "centres_space": "srgb",
     }
-    store.save_result(k, key, meta, centres, shares, inertia, replace=recompute)
-    return Clusters(centres, shares, inertia, meta, False, seconds)
+    return centres, shares, inertia, meta
+
+
+def _cluster_in_processes(
+    store: FrameStore,
+    ranges: list[tuple[int, int]],
+    params: ClusterParams,
+    workers: int,
+    load: LoadStats | None,
+):
+    """Yield (start, cluster_batch result) for each range, in order, computed by ``workers``
+    processes that read their batches from the store themselves (at most two batches in
+    flight per worker)."""
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    if load is not None:
+        load.method = "zarr (worker processes)"
+    # spawn: this process has threads (frame prefetch), which fork does not copy safely.
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    pending: deque = deque()
+    todo = iter(ranges)
+    try:
+        for s, e in todo:
+            pending.append((s, pool.submit(_cluster_range, str(store.path), s, e, params)))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            start, fut = pending.popleft()
+            try:
+                result = fut.result()
+            except BrokenProcessPool:
+                raise InputError(
+                    "a clustering worker process died (out of memory?); "
+                    "try --jobs 1 or a smaller --batch-frames"
+                ) from None
+            nxt = next(todo, None)
+            if nxt is not None:
+                s, e = nxt
+                pending.append((s, pool.submit(_cluster_range, str(store.path), s, e, params)))
+            if load is not None:
+                load.bytes += len(result[2]) * int(np.prod(store.frame_shape)) * 3
+            yield start, result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _cluster_range(path: str, start: int, stop: int, params: ClusterParams):
+    """In a worker process: cluster frames [start, stop) of the store at ``path`` on one
+    thread (the processes are the parallelism)."""
+    from moviebarcode.engines import NumpyEngine
+
+    frames = FrameStore.open(path).frames[start:stop]
+    return cluster_batch(frames, start, params, NumpyEngine(n_threads=1))
 
 
 def frame_columns(
@@ -309,6 +414,7 @@ def render(
             load=load,
             recompute=opts.recompute,
             batch_frames=opts.batch_frames,
+            jobs=opts.jobs,
             progress=progress,
         )
     if opts.mode in ("average", "squeeze"):
