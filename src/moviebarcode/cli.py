@@ -244,11 +244,10 @@ def render(store, output, title, palette, recompute, scheduler, jobs, quiet, ver
             where = c.params.get("device", "cpu")
             why = gpu_status()[1]
             click.echo(f"device: {where} ({why})", err=True)
-            click.echo(
-                f"frames read with {load.method}: {load.bytes / 2**20:.0f} MiB in "
-                f"{load.seconds:.2f} s ({load.throughput / 2**20:.0f} MiB/s)",
-                err=True,
-            )
+            read = f"frames read with {load.method}: {load.bytes / 2**20:.0f} MiB"
+            if load.seconds > 0:  # worker processes read their own batches, untimed
+                read += f" in {load.seconds:.2f} s ({load.throughput / 2**20:.0f} MiB/s)"
+            click.echo(read, err=True)
     if not quiet:
         click.echo(str(result.image))
         if result.palette:
