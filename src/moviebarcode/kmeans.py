@@ -404,7 +404,7 @@ def _finish_block(
         )
         cand = xp.concatenate([centres, cand], axis=0)  # ((m + 1) b, k, 3): own first
         sq = xp.sum(pts_r * pts_r, axis=1) if w_r is not None else None
-        _, min_d = _assign(pts_r, cand, xp, sq)
+        _, min_d = _assign(pts_r, cand, xp, sq, check_ties=False)
         wd = min_d if w_r is None else min_d * w_r
         fit = xp.sum(wd, axis=1, dtype=xp.float64).reshape(m + 1, b)
         best = xp.argmin(fit, axis=0)  # own centres on ties
