@@ -34,11 +34,12 @@ loops are over clusters, seeding steps, iterations and cache-sized blocks of fra
 
 Lloyd iterations compute only the problems still moving. A frame's result depends on
 the other frames of its batch (its neighbours), never on the blocking or the threads.
-Measured on 2 CPU cores (``scripts/bench render cache/bbb.zarr --sample 100``, k=8,
-7,158 frames of 160x90): 2.1 ms per frame on one process, 1.3 ms in two
-(``render.cluster_frames``), 49 and 81 times faster than scikit-learn's
-``KMeans(n_init=20)`` (103 ms), at a mean inertia 0.11% above its own. Without the
-neighbour starts (frames in random order) it is about 0.5% above.
+Measured on 2 CPU cores (``scripts/bench render cache/bbb.zarr --sample 200``, k=8,
+7,158 frames of 160x90): 1.76 ms per frame on one process, 1.18 ms in two
+(``render.cluster_frames``), 58 and 87 times faster than scikit-learn's
+``KMeans(n_init=20)`` (103 ms), at a mean inertia 0.08% above its own. When frames
+are unrelated (in random order), the neighbour starts do not help, and the mean
+inertia is about 0.5% above scikit-learn's.
 """
 
 from __future__ import annotations
