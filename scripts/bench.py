@@ -198,7 +198,7 @@ def bench_render(args) -> None:
         [f"moviebarcode numpy engine (n_init={ours.n_init}), 1 process, threads",
          f"{1000 * t_ours1:.2f}", f"{inertia_ours[sample].mean():.5g}",
          f"{inertia_ours[sample].mean() / i20.mean():.4f}", f"{t20 / t_ours1:.1f}x"],
-        [f"moviebarcode numpy engine (n_init={ours.n_init}), {jobs} processes (default)",
+        [f"moviebarcode numpy engine (n_init={ours.n_init}), {jobs} processes (the CLI default)",
          f"{1000 * t_ours:.2f}", f"{inertia_ours[sample].mean():.5g}",
          f"{inertia_ours[sample].mean() / i20.mean():.4f}", f"{t20 / t_ours:.1f}x"],
     ]

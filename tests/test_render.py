@@ -247,6 +247,7 @@ def test_bad_input_cli(halves, tmp_path):
         ([halves, "--width", "0"], "--width"),
         ([halves, "-o", tmp_path / "x.jpg"], "png"),
         ([halves, "--palette", tmp_path / "p.txt"], "json or .csv"),
+        ([halves, "--jobs", "0"], "--jobs"),
     ]
     old = tmp_path / "old.zarr"
     zarr.open_group(old, mode="w").attrs["moviebarcode"] = {"layout_version": 0}
@@ -322,6 +323,11 @@ def test_worker_processes_give_the_same_result(tmp_path):
         np.testing.assert_array_equal(a, b)
     assert seen == sorted(seen) and seen[-1] == s.frames_done
     assert one[3]["engine"] == two[3]["engine"] == "numpy"
+    # A whole render: the same image.
+    for jobs in (1, 2):
+        opts = RenderOptions(cluster=params, jobs=jobs, batch_frames=4, recompute=True)
+        render(store, opts, output=tmp_path / f"j{jobs}.png")
+    assert (tmp_path / "j1.png").read_bytes() == (tmp_path / "j2.png").read_bytes()
 
 
 def test_average_and_squeeze_are_cached(halves, tmp_path, monkeypatch):

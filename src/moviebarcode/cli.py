@@ -197,11 +197,17 @@ def render(store, output, title, palette, recompute, scheduler, jobs, quiet, ver
     takes a moment; another --k clusters once more and is cached too. The movie file and
     ffmpeg are not needed.
     """
+    from moviebarcode.render import default_jobs
     from moviebarcode.render import render as run_render
     from moviebarcode.store import FrameStore
 
     opts = options.render_opts(
-        params, title=title, palette=palette, recompute=recompute, scheduler=scheduler, jobs=jobs
+        params,
+        title=title,
+        palette=palette,
+        recompute=recompute,
+        scheduler=scheduler,
+        jobs=jobs or default_jobs(),
     )
     mode, k = opts.mode, opts.cluster.k
     bar = None

@@ -66,7 +66,7 @@ class RenderOptions:
     recompute: bool = False
     batch_frames: int | None = None
     scheduler: str | None = None  # cluster on this Dask scheduler's workers (see batch.py)
-    jobs: int | None = None  # numpy engine: processes clustering batches (None: one per CPU)
+    jobs: int | None = None  # numpy engine: processes clustering batches (None: this one)
 
 
 @dataclass
@@ -245,9 +245,12 @@ def cluster_frames(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Cluster every frame of ``store`` with ``engine`` (None: chosen by ``device``, see
     ``resolve_engine``), batch by batch (memory bounded by the batch, not the film), without
-    looking at or writing the cache. The numpy engine runs whole batches in ``jobs`` worker
-    processes (default: one per CPU; 1: in this process, on threads): the result is the
-    same whatever ``jobs``, since each batch is clustered alone with its own seed.
+    looking at or writing the cache. With ``jobs`` > 1 the numpy engine runs whole batches
+    in that many worker processes (the CLI's default: :func:`default_jobs`); None or 1: in
+    this process, on threads. The result is the same whatever ``jobs``, since each batch is
+    clustered alone with its own seed. Worker processes are started with ``spawn``, which
+    imports the calling script again: a script that passes ``jobs`` > 1 must keep its work
+    under ``if __name__ == "__main__":``.
 
     Returns centres (n, k, 3) float32 sRGB, shares (n, k), inertia (n,) and the result's
     metadata."""
@@ -259,7 +262,7 @@ def cluster_frames(
     inertia = np.empty(n, np.float64)
     step = _batch_frames(store, k, batch_frames)
     ranges = list(store.batch_ranges(step))
-    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    jobs = 1 if jobs is None else max(1, int(jobs))
     if name == "numpy" and jobs > 1 and len(ranges) > 1:
         results = _cluster_in_processes(store, ranges, params, min(jobs, len(ranges)), load)
     else:
@@ -318,8 +321,7 @@ def _cluster_in_processes(
                 result = fut.result()
             except BrokenProcessPool:
                 raise InputError(
-                    "a clustering worker process died (out of memory?); "
-                    "try --jobs 1 or a smaller --batch-frames"
+                    "a clustering worker process died (out of memory?); try --jobs 1"
                 ) from None
             nxt = next(todo, None)
             if nxt is not None:
