@@ -321,7 +321,8 @@ def _cluster_in_processes(
                 result = fut.result()
             except BrokenProcessPool:
                 raise InputError(
-                    "a clustering worker process died (out of memory?); try --jobs 1"
+                    "a clustering worker process died (out of memory, or a calling script "
+                    "without `if __name__ == '__main__':`); try --jobs 1"
                 ) from None
             nxt = next(todo, None)
             if nxt is not None:
