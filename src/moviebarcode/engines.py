@@ -16,6 +16,7 @@ with a one-line message when it is missing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -89,12 +90,8 @@ class SklearnEngine:
         if hasattr(pixels, "get"):
             pixels = pixels.get()
         x = np.asarray(pixels, dtype=np.float32)
-        n_frames = x.shape[0]
-        centres = np.zeros((n_frames, k, 3), dtype=np.float32)
-        shares = np.zeros((n_frames, k), dtype=np.float32)
-        inertia = np.zeros(n_frames, dtype=np.float64)
-        n_iter = np.zeros(n_frames, dtype=np.int32)
-        for f in range(n_frames):
+
+        def fit_frame(frame):
             km = self._kmeans(
                 n_clusters=k,
                 init="k-means++",
@@ -106,12 +103,10 @@ class SklearnEngine:
             with warnings.catch_warnings():
                 # "Number of distinct clusters found smaller than n_clusters".
                 warnings.simplefilter("ignore")
-                km.fit(x[f])
-            centres[f] = km.cluster_centers_
-            shares[f] = np.bincount(km.labels_, minlength=k) / x.shape[1]
-            inertia[f] = km.inertia_
-            n_iter[f] = km.n_iter_
-        return KMeansResult(centres=centres, shares=shares, inertia=inertia, n_iter=n_iter)
+                km.fit(frame)
+            return km
+
+        return _frame_by_frame(x, k, fit_frame)
 
 
 class CupyEngine:
@@ -162,12 +157,8 @@ class CumlEngine:
     ) -> KMeansResult:
         cp = self._cupy
         x = cp.asarray(pixels, dtype=cp.float32)
-        n_frames, n_pixels, _ = x.shape
-        centres = np.zeros((n_frames, k, 3), dtype=np.float32)
-        shares = np.zeros((n_frames, k), dtype=np.float32)
-        inertia = np.zeros(n_frames, dtype=np.float64)
-        n_iter = np.zeros(n_frames, dtype=np.int32)
-        for f in range(n_frames):
+
+        def fit_frame(frame):
             km = self._kmeans(
                 n_clusters=k,
                 init="k-means++",
@@ -177,13 +168,29 @@ class CumlEngine:
                 random_state=seed,
                 output_type="numpy",
             )
-            km.fit(x[f])
-            labels = np.asarray(km.labels_).astype(np.int64)
-            centres[f] = np.asarray(km.cluster_centers_)
-            shares[f] = np.bincount(labels, minlength=k) / n_pixels
-            inertia[f] = float(km.inertia_)
-            n_iter[f] = int(km.n_iter_)
-        return KMeansResult(centres=centres, shares=shares, inertia=inertia, n_iter=n_iter)
+            km.fit(frame)
+            return km
+
+        return _frame_by_frame(x, k, fit_frame)
+
+
+def _frame_by_frame(x: Array, k: int, fit_frame: Callable[[Array], Any]) -> KMeansResult:
+    """Fit each frame of ``x`` (F, P, 3) alone with ``fit_frame`` (which returns a fitted
+    scikit-learn-style ``KMeans``), gathering centres, pixel shares, inertia and iterations
+    as NumPy arrays."""
+    n_frames, n_pixels, _ = x.shape
+    centres = np.zeros((n_frames, k, 3), dtype=np.float32)
+    shares = np.zeros((n_frames, k), dtype=np.float32)
+    inertia = np.zeros(n_frames, dtype=np.float64)
+    n_iter = np.zeros(n_frames, dtype=np.int32)
+    for f in range(n_frames):
+        km = fit_frame(x[f])
+        labels = np.asarray(km.labels_).astype(np.int64)
+        centres[f] = np.asarray(km.cluster_centers_)
+        shares[f] = np.bincount(labels, minlength=k) / n_pixels
+        inertia[f] = float(km.inertia_)
+        n_iter[f] = int(km.n_iter_)
+    return KMeansResult(centres=centres, shares=shares, inertia=inertia, n_iter=n_iter)
 
 
 _ENGINES: dict[str, type] = {
