@@ -233,7 +233,7 @@ def batched_kmeans(
             k,
             n_init=n_init,
             max_iter=max_iter,
-            bin_bits=bin_bits,
+            bin_bits=None if bin_bits is None else int(bin_bits),
             bin_iter=bin_iter,
             coarse_bits=coarse_bits,
             tol=tol,
@@ -271,7 +271,7 @@ def batched_kmeans(
                 x[start:stop],
                 found[i],
                 others,
-                max_iter=neighbour_iter,
+                neighbour_iter=neighbour_iter,
                 binned=bin_bits is not None,
                 refine_iter=refine_iter,
                 xp=xp,
@@ -329,7 +329,7 @@ def _search_block(
         mean = xp.mean(pts, axis=2, keepdims=True)
         var = xp.mean((pts - mean) ** 2, axis=2)  # (b, 3)
     else:
-        pts, w = _bin(xt, None, int(round(8**bin_bits)), xp)
+        pts, w = _bin(xt, None, 1 << (3 * bin_bits), xp)
         total = xp.sum(w, axis=1)[:, None]  # (b, 1): the pixel count
         mean = xp.sum(pts * w[:, None, :], axis=2) / total  # (b, 3)
         var = xp.sum(w[:, None, :] * (pts - mean[:, :, None]) ** 2, axis=2) / total
@@ -339,7 +339,7 @@ def _search_block(
 
     if bin_bits is not None and coarse_bits is not None and coarse_bits < bin_bits:
         # Restarts on a coarser coreset, made from the fine one.
-        seed_pts, seed_w = _bin(pts, w, int(round(8**coarse_bits)), xp)
+        seed_pts, seed_w = _bin(pts, w, 1 << (3 * coarse_bits), xp)
     else:
         seed_pts, seed_w = pts, w
     # Restarts as a bigger batch: problem r * b + f is restart r of frame f.
@@ -378,7 +378,7 @@ def _finish_block(
     found: _Search,
     others: Array | None,
     *,
-    max_iter: int,
+    neighbour_iter: int,
     binned: bool,
     refine_iter: int,
     xp: Any,
@@ -386,9 +386,10 @@ def _finish_block(
     """Second pass over one block of frames ``x`` (b, P, 3).
 
     ``others`` (m, b, k, 3), or None: more starting centres per frame (its neighbours'
-    first-pass results). Each runs Lloyd on the frame's fine coreset; the centres with the
-    lowest coreset inertia, the frame's own included, win. Then ``refine_iter`` Lloyd
-    steps on every pixel, and the final assignment gives shares and exact inertia.
+    first-pass results). Each runs at most ``neighbour_iter`` Lloyd iterations on the
+    frame's fine coreset; the centres with the lowest coreset inertia, the frame's own
+    included, win. Then ``refine_iter`` Lloyd steps on every pixel, and the final
+    assignment gives shares and exact inertia.
     """
     b, n_pixels, _ = x.shape
     centres, n_iter = found.centres, found.n_iter
@@ -399,7 +400,7 @@ def _finish_block(
             pts_r[b:],
             others.reshape((m * b,) + others.shape[2:]),
             _rep(found.thresh, m, xp),
-            max_iter,
+            neighbour_iter,
             xp,
             None if w_r is None else w_r[b:],
         )

@@ -298,6 +298,7 @@ def _cluster_in_processes(
     """Yield (start, cluster_batch result) for each range, in order, computed by ``workers``
     processes that read their batches from the store themselves (at most two batches in
     flight per worker)."""
+    import itertools
     import multiprocessing
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
@@ -310,11 +311,13 @@ def _cluster_in_processes(
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
     pending: deque = deque()
     todo = iter(ranges)
-    try:
-        for s, e in todo:
+
+    def submit(count: int) -> None:
+        for s, e in itertools.islice(todo, count):
             pending.append((s, pool.submit(_cluster_range, str(store.path), s, e, params)))
-            if len(pending) >= 2 * workers:
-                break
+
+    try:
+        submit(2 * workers)
         while pending:
             start, fut = pending.popleft()
             try:
@@ -324,10 +327,7 @@ def _cluster_in_processes(
                     "a clustering worker process died (out of memory, or a calling script "
                     "without `if __name__ == '__main__':`); try --jobs 1"
                 ) from None
-            nxt = next(todo, None)
-            if nxt is not None:
-                s, e = nxt
-                pending.append((s, pool.submit(_cluster_range, str(store.path), s, e, params)))
+            submit(1)
             if load is not None:
                 load.bytes += len(result[2]) * int(np.prod(store.frame_shape)) * 3
             yield start, result
