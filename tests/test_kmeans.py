@@ -298,6 +298,22 @@ def test_neighbour_starts_lower_the_inertia(film_frames):
     np.testing.assert_allclose(helped.shares.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_more_neighbour_rounds_spread_better_solutions(film_frames):
+    """Each round starts from the last one's winners: with one restart and one neighbour on
+    each side, a second round lowers the mean inertia further, and 0 rounds is the same as
+    no neighbours at all."""
+    runs = {
+        n: batched_kmeans(film_frames, 8, seed=0, n_init=1, neighbours=1, neighbour_rounds=n)
+        for n in (0, 1, 2)
+    }
+    alone = batched_kmeans(film_frames, 8, seed=0, n_init=1, neighbours=0)
+    np.testing.assert_array_equal(runs[0].inertia, alone.inertia)
+    assert runs[2].inertia.mean() < runs[1].inertia.mean() < runs[0].inertia.mean()
+    np.testing.assert_allclose(
+        runs[2].inertia, recomputed_inertia(film_frames, runs[2].centres), rtol=1e-4
+    )
+
+
 def test_neighbours_of_a_one_frame_batch(film_frames):
     one = batched_kmeans(film_frames[:1], 8, seed=3)
     again = batched_kmeans(film_frames[:1], 8, seed=3, neighbours=0)

@@ -27,8 +27,10 @@ loops are over clusters, seeding steps, iterations and cache-sized blocks of fra
    start at most ``neighbour_iter`` more Lloyd runs on the frame's fine coreset, and the
    lowest coreset inertia among them and the frame's own centres wins. Films are
    mostly continuous shots, so a neighbour's solution is often a better local optimum
-   than any of the frame's own restarts: this is what brings the mean inertia level
-   with scikit-learn's 20 restarts at a fraction of the restarts;
+   than any of the frame's own restarts: this is what brings the mean inertia close to
+   scikit-learn's 20 restarts at a fraction of the restarts. ``neighbour_rounds``
+   rounds, each starting from the last one's winners, spread a good solution further
+   along the shot;
 6. ``refine_iter`` Lloyd steps on all the pixels settle the bins split between
    clusters, and a final assignment of every pixel gives exact shares and inertia.
 
@@ -61,7 +63,10 @@ DEFAULT_BIN_ITER: int | None = 12
 DEFAULT_REFINE_ITER: int | None = 2
 DEFAULT_COARSE_BITS: int | None = 4
 DEFAULT_NEIGHBOURS = 2
-DEFAULT_NEIGHBOUR_ITER: int | None = 5
+DEFAULT_NEIGHBOUR_ITER: int | None = 2
+DEFAULT_NEIGHBOUR_ROUNDS = 2
+ALGORITHM_VERSION = 2
+"""Bumped whenever the defaults or the algorithm change the results (cached results name it)."""
 _NUMPY_BLOCK_ELEMENTS = 8 * 14_400
 """Pixels (frames x pixels per frame) per block on NumPy: keeps temporaries in cache."""
 
@@ -129,6 +134,7 @@ def batched_kmeans(
     refine_iter: int | None = DEFAULT_REFINE_ITER,
     neighbours: int = DEFAULT_NEIGHBOURS,
     neighbour_iter: int | None = DEFAULT_NEIGHBOUR_ITER,
+    neighbour_rounds: int = DEFAULT_NEIGHBOUR_ROUNDS,
     block_frames: int | None = None,
     n_threads: int | None = None,
 ) -> KMeansResult:
@@ -176,9 +182,12 @@ def batched_kmeans(
         Each frame also starts from the centres found for the frames up to this many
         places before and after it in the batch (reflected at the batch's ends);
         0: frames are clustered independently of each other.
-    neighbour_iter : int or None, default=5
+    neighbour_iter : int or None, default=2
         Most Lloyd iterations of each neighbour start on the fine coreset (capped by
         ``max_iter``); ``None``: until convergence.
+    neighbour_rounds : int, default=2
+        Rounds of neighbour starts, each from the previous round's winners, so that a
+        good solution spreads ``neighbours * neighbour_rounds`` frames along a shot.
     block_frames : int, optional
         Frames clustered together at a time. Default: all of them on CuPy, about
         115,000 pixels' worth on NumPy (so that temporaries stay in the CPU caches).
@@ -255,23 +264,27 @@ def batched_kmeans(
     try:
         found = each(search, starts)
         reach = min(int(neighbours), n_frames - 1)
-        if reach > 0:
-            first = (
-                found[0].centres
-                if len(found) == 1
-                else xp.concatenate([f.centres for f in found], axis=0)
-            )
-            near = xp.asarray(_neighbour_index(n_frames, reach))  # (m, F)
+        near = xp.asarray(_neighbour_index(n_frames, reach)) if reach > 0 else None  # (m, F)
+
+        def neighbour(i: int, first: Array) -> tuple[Array, Array]:
+            start = starts[i]
+            stop = min(start + block_frames, n_frames)
+            others = first[near[:, start:stop]]  # (m, b, k, 3)
+            return _neighbour_block(found[i], others, neighbour_iter=neighbour_iter, xp=xp)
+
+        for _ in range(neighbour_rounds if reach > 0 else 0):
+            # Every block starts from the previous round's winners of the whole batch.
+            first = xp.concatenate([f.centres for f in found], axis=0)  # (F, k, 3)
+            won = each(lambda i, first=first: neighbour(i, first), range(len(starts)))
+            for f, (centres, n_iter) in zip(found, won, strict=True):
+                f.centres, f.n_iter = centres, n_iter
 
         def finish(i: int) -> tuple[Array, Array, Array, Array]:
             start = starts[i]
             stop = min(start + block_frames, n_frames)
-            others = first[near[:, start:stop]] if reach > 0 else None
             return _finish_block(
                 x[start:stop],
                 found[i],
-                others,
-                neighbour_iter=neighbour_iter,
                 binned=bin_bits is not None,
                 refine_iter=refine_iter,
                 xp=xp,
@@ -373,63 +386,69 @@ def _search_block(
     )
 
 
-def _finish_block(
-    x: Array,
-    found: _Search,
-    others: Array | None,
-    *,
-    neighbour_iter: int,
-    binned: bool,
-    refine_iter: int,
-    xp: Any,
-) -> tuple[Array, Array, Array, Array]:
-    """Second pass over one block of frames ``x`` (b, P, 3).
+def _neighbour_block(
+    found: _Search, others: Array, *, neighbour_iter: int, xp: Any
+) -> tuple[Array, Array]:
+    """Neighbour starts for one block of frames: ``others`` (m, b, k, 3) more starting
+    centres per frame (its neighbours' centres). Each runs at most ``neighbour_iter``
+    Lloyd iterations on the frame's fine coreset; the centres with the lowest coreset
+    inertia, the frame's own included, win. Returns the winners (b, k, 3) and their
+    Lloyd iterations so far (b,)."""
+    b = found.centres.shape[0]
+    m = others.shape[0]
+    pts_r, w_r = _rep(found.pts, m + 1, xp), _rep(found.w, m + 1, xp)
+    cand = xp.concatenate([found.centres, others.reshape((m * b,) + others.shape[2:])], axis=0)
+    cand2, more, _ = _lloyd(
+        pts_r[b:],
+        cand[b:],
+        _rep(found.thresh, m, xp),
+        neighbour_iter,
+        xp,
+        None if w_r is None else w_r[b:],
+    )
+    cand = xp.concatenate([found.centres, cand2], axis=0)  # ((m + 1) b, k, 3): own first
+    sq = xp.sum(pts_r * pts_r, axis=1) if w_r is not None else None
+    _, min_d = _assign(pts_r, cand, xp, sq, check_ties=False)
+    wd = min_d if w_r is None else min_d * w_r
+    fit = xp.sum(wd, axis=1, dtype=xp.float64).reshape(m + 1, b)
+    best = xp.argmin(fit, axis=0)  # own centres on ties
+    pick = best * b + xp.arange(b)
+    more = xp.concatenate([xp.zeros(b, dtype=more.dtype), more])
+    return cand[pick], found.n_iter + more[pick]
 
-    ``others`` (m, b, k, 3), or None: more starting centres per frame (its neighbours'
-    first-pass results). Each runs at most ``neighbour_iter`` Lloyd iterations on the
-    frame's fine coreset; the centres with the lowest coreset inertia, the frame's own
-    included, win. Then ``refine_iter`` Lloyd steps on every pixel, and the final
-    assignment gives shares and exact inertia.
-    """
+
+def _finish_block(
+    x: Array, found: _Search, *, binned: bool, refine_iter: int, xp: Any
+) -> tuple[Array, Array, Array, Array]:
+    """Last pass over one block of frames ``x`` (b, P, 3): ``refine_iter`` Lloyd steps
+    of ``found``'s centres on every pixel, and the final assignment gives shares and
+    inertia."""
     b, n_pixels, _ = x.shape
     centres, n_iter = found.centres, found.n_iter
-    if others is not None and others.shape[0] > 0:
-        m = others.shape[0]
-        pts_r, w_r = _rep(found.pts, m + 1, xp), _rep(found.w, m + 1, xp)
-        cand, more, _ = _lloyd(
-            pts_r[b:],
-            others.reshape((m * b,) + others.shape[2:]),
-            _rep(found.thresh, m, xp),
-            neighbour_iter,
-            xp,
-            None if w_r is None else w_r[b:],
-        )
-        cand = xp.concatenate([centres, cand], axis=0)  # ((m + 1) b, k, 3): own first
-        sq = xp.sum(pts_r * pts_r, axis=1) if w_r is not None else None
-        _, min_d = _assign(pts_r, cand, xp, sq, check_ties=False)
-        wd = min_d if w_r is None else min_d * w_r
-        fit = xp.sum(wd, axis=1, dtype=xp.float64).reshape(m + 1, b)
-        best = xp.argmin(fit, axis=0)  # own centres on ties
-        pick = best * b + xp.arange(b)
-        centres = cand[pick]
-        more = xp.concatenate([xp.zeros(b, dtype=more.dtype), more])
-        n_iter = n_iter + more[pick]
     xt = xp.ascontiguousarray(xp.transpose(x, (0, 2, 1)))
+    # Distances from a matrix product, on pixels centred on the frame's mean (small norms:
+    # small rounding errors).
+    mu = xp.mean(xt, axis=2, keepdims=True)  # (b, 3, 1)
+    mu_c = xp.transpose(mu, (0, 2, 1))  # (b, 1, 3)
+    xc = xt - mu
     if binned and refine_iter > 0:
         # Bins split between clusters: a few Lloyd steps on every pixel settle them.
-        # Distances from a matrix product, on pixels centred on the frame's mean (small
-        # norms: small rounding errors).
-        mu = xp.mean(xt, axis=2, keepdims=True)  # (b, 3, 1)
-        mu_c = xp.transpose(mu, (0, 2, 1))  # (b, 1, 3)
-        centres, more, _ = _lloyd(xt - mu, centres - mu_c, found.thresh, refine_iter, xp, fast=True)
-        centres = centres + mu_c
+        centres_c, more, _ = _lloyd(xc, centres - mu_c, found.thresh, refine_iter, xp, fast=True)
+        centres = (centres_c + mu_c).astype(xp.float32)
         n_iter = n_iter + more
-
-    onehot, min_d = _assign(xt, centres, xp)
+    else:
+        centres = centres.astype(xp.float32)
+        centres_c = centres - mu_c
+    onehot, _ = _assign(xc, centres_c, xp, xp.sum(xc * xc, axis=1))
+    # Each pixel's squared distance to its own centre, exactly (the product's rounding
+    # only matters for a pixel all but equally near two centres).
+    d = xt - xp.matmul(xp.transpose(centres, (0, 2, 1)), onehot)  # (b, 3, P)
+    d *= d
+    min_d = xp.sum(d, axis=1)
     counts = xp.sum(onehot, axis=2)
     shares = (counts / n_pixels).astype(xp.float32)
     inertia = xp.sum(min_d, axis=1, dtype=xp.float64)
-    return centres.astype(xp.float32), shares, inertia, n_iter.astype(xp.int32)
+    return centres, shares, inertia, n_iter.astype(xp.int32)
 
 
 def _rep(a: Array | None, n: int, xp: Any) -> Array | None:
@@ -561,9 +580,14 @@ def _assign(
             xp.float32
         )
         return onehot, min_d
-    d = xp.matmul(centres, xt)  # (B, k, N)
-    d *= -2.0
-    d += xp.sum(centres * centres, axis=2)[:, :, None]
+    if xt.shape[1] == 4:
+        # Points with a fourth row of ones: one product gives |c|^2 - 2 x.c.
+        aug = xp.concatenate([-2.0 * centres, xp.sum(centres * centres, axis=2)[:, :, None]], 2)
+        d = xp.matmul(aug, xt)  # (B, k, N)
+    else:
+        d = xp.matmul(centres, xt)  # (B, k, N)
+        d *= -2.0
+        d += xp.sum(centres * centres, axis=2)[:, :, None]
     part = xp.min(d, axis=1)  # (B, N)
     eq = d == part[:, None, :]
     if k > 1 and check_ties and bool(xp.any(xp.sum(eq, axis=1) > 1)):
@@ -607,6 +631,9 @@ def _lloyd(
     ones = xp.ones(xt.shape[::2], dtype=xp.float32) if w is None else w
     pw = xp.concatenate([xp.transpose(xt, (0, 2, 1)) * ones[:, :, None], ones[:, :, None]], axis=2)
     sq_norms = None if w is None and not fast else xp.sum(xt * xt, axis=1)
+    if sq_norms is not None:
+        # A fourth row of ones: the distances come from one product (see _assign).
+        xt = xp.concatenate([xt, xp.ones_like(xt[:, :1, :])], axis=1)
     centres = centres.astype(xp.float32)
     idx = None  # problems of the working set (None: all)
     cur_x, cur_pw, cur_sq, cur_c, cur_t = xt, pw, sq_norms, centres, thresh
@@ -633,7 +660,7 @@ def _lloyd(
         relocate = (cluster == xp.argmax(empty, axis=1)[:, None]) & (
             xp.any(empty, axis=1) & (far_d > 0)
         )[:, None]
-        new = xp.where(relocate[:, :, None], _gather(cur_x, far[:, None], xp), new)
+        new = xp.where(relocate[:, :, None], _gather(cur_x[:, :3], far[:, None], xp), new)
         new = xp.where(active[:, None, None], new, cur_c).astype(xp.float32)
         shift = xp.sum((new - cur_c) ** 2, axis=(1, 2))
         if idx is None:

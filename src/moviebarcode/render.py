@@ -20,7 +20,7 @@ from moviebarcode.colorspace import lab_to_srgb, srgb_to_lab
 from moviebarcode.engines import Engine, get_engine
 from moviebarcode.errors import InputError
 from moviebarcode.image import add_labels, barcode_image, default_height, save_png
-from moviebarcode.kmeans import DEFAULT_N_INIT, get_xp
+from moviebarcode.kmeans import ALGORITHM_VERSION, DEFAULT_N_INIT, get_xp
 from moviebarcode.palette import write_palette
 from moviebarcode.store import FrameStore
 
@@ -44,9 +44,11 @@ class ClusterParams:
     seed: int = 0
 
     def key(self) -> str:
-        """The result's name in the store, under results/k{k}/."""
+        """The result's name in the store, under results/k{k}/. It names the clustering
+        algorithm's version, so a store clustered by an older moviebarcode recomputes."""
         return (
             f"{self.space}-ninit{self.n_init}-iter{self.max_iter}-tol{self.tol:g}-seed{self.seed}"
+            f"-v{ALGORITHM_VERSION}"
         )
 
 
