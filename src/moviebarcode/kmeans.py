@@ -20,8 +20,8 @@ loops are over clusters, seeding steps, iterations and cache-sized blocks of fra
 3. ``n_init`` greedy weighted k-means++ seedings (``2 + int(log(k))`` local trials per
    step, like scikit-learn) on the coarse coreset, each refined by at most
    ``bin_iter`` Lloyd iterations there, all restarts as one bigger batch;
-4. the restart with the lowest coarse inertia goes on by Lloyd iterations on the fine
-   coreset until its centres move less than the tolerance;
+4. the restart with the lowest coarse inertia goes on by at most ``fine_iter`` Lloyd
+   iterations on the fine coreset;
 5. neighbour starts (a second pass, once every frame of the batch has its step-4
    centres): the centres of the ``neighbours`` frames before and after it in the batch
    start at most ``neighbour_iter`` more Lloyd runs on the frame's fine coreset, and the
@@ -60,6 +60,7 @@ Array = Any
 DEFAULT_N_INIT = 4
 DEFAULT_BIN_BITS: int | None = 5
 DEFAULT_BIN_ITER: int | None = 12
+DEFAULT_FINE_ITER: int | None = 5
 DEFAULT_REFINE_ITER: int | None = 2
 DEFAULT_COARSE_BITS: int | None = 4
 DEFAULT_NEIGHBOURS = 2
@@ -130,6 +131,7 @@ def batched_kmeans(
     xp: Any = None,
     bin_bits: int | None = DEFAULT_BIN_BITS,
     bin_iter: int | None = DEFAULT_BIN_ITER,
+    fine_iter: int | None = DEFAULT_FINE_ITER,
     coarse_bits: int | None = DEFAULT_COARSE_BITS,
     refine_iter: int | None = DEFAULT_REFINE_ITER,
     neighbours: int = DEFAULT_NEIGHBOURS,
@@ -172,6 +174,10 @@ def batched_kmeans(
     bin_iter : int or None, default=12
         Most Lloyd iterations of each restart on the coarse coreset (capped by
         ``max_iter``); ``None``: until convergence or ``max_iter``.
+    fine_iter : int or None, default=5
+        Most Lloyd iterations of the best restart on the fine coreset (the neighbour
+        rounds and the pixel steps go on from there); ``None``: until convergence.
+        Without a coreset (``bin_bits=None``) the best restart always converges.
     coarse_bits : int or None, default=4
         The restarts' coreset has at most about ``8**coarse_bits`` bins; ``None`` or
         ``>= bin_bits``: the restarts run on the fine coreset.
@@ -231,6 +237,7 @@ def batched_kmeans(
             block_frames = n_frames
     block_frames = max(1, int(block_frames))
     bin_iter = max_iter if bin_iter is None else min(max_iter, bin_iter)
+    fine_iter = max_iter if fine_iter is None else min(max_iter, fine_iter)
     refine_iter = max_iter if refine_iter is None else min(max_iter, refine_iter)
     neighbour_iter = max_iter if neighbour_iter is None else min(max_iter, neighbour_iter)
     starts = list(range(0, n_frames, block_frames))
@@ -244,6 +251,7 @@ def batched_kmeans(
             max_iter=max_iter,
             bin_bits=None if bin_bits is None else int(bin_bits),
             bin_iter=bin_iter,
+            fine_iter=fine_iter,
             coarse_bits=coarse_bits,
             tol=tol,
             u_first=u_first[start:stop],
@@ -326,6 +334,7 @@ def _search_block(
     max_iter: int,
     bin_bits: int | None,
     bin_iter: int,
+    fine_iter: int,
     coarse_bits: int | None,
     tol: float,
     u_first: np.ndarray,
@@ -373,9 +382,11 @@ def _search_block(
         pick = best * b + xp.arange(b)
         centres = centres[pick]
         n_iter = n_iter[pick]
-    if bin_iter < max_iter:
-        # The best restart goes on to convergence.
-        centres, more, _ = _lloyd(pts, centres, thresh, max_iter - bin_iter, xp, w)
+    # The best restart goes on: on the fine coreset for at most fine_iter iterations
+    # (the neighbour rounds and the pixel steps follow), on pixels to convergence.
+    more_iter = max_iter - bin_iter if bin_bits is None else min(max_iter - bin_iter, fine_iter)
+    if more_iter > 0:
+        centres, more, _ = _lloyd(pts, centres, thresh, more_iter, xp, w)
         n_iter = n_iter + more
     return _Search(
         pts=pts,
