@@ -37,11 +37,11 @@ loops are over clusters, seeding steps, iterations and cache-sized blocks of fra
 Lloyd iterations compute only the problems still moving. A frame's result depends on
 the other frames of its batch (its neighbours), never on the blocking or the threads.
 Measured on 2 CPU cores (``scripts/bench render cache/bbb.zarr --sample 200``, k=8,
-7,158 frames of 160x90): 1.76 ms per frame on one process, 1.18 ms in two
-(``render.cluster_frames``), 58 and 87 times faster than scikit-learn's
-``KMeans(n_init=20)`` (103 ms), at a mean inertia 0.08% above its own. When frames
-are unrelated (in random order), the neighbour starts do not help, and the mean
-inertia is about 0.5% above scikit-learn's.
+7,158 frames of 160x90): 1.6 ms per frame on one process, 1.12 ms in two
+(``render.cluster_frames``), 56 and 78 times faster than scikit-learn's
+``KMeans(n_init=20)`` (88 ms in that run), at a mean inertia 0.06% above its own. When
+frames are unrelated (in random order), the neighbour starts do not help, and the mean
+inertia is about 0.6% above scikit-learn's.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def batched_kmeans(
     One k-means problem per frame, solved for all frames at once (see the module
     docstring for the algorithm). The defaults give a mean inertia on film frames
     within about 0.1% of scikit-learn's ``KMeans(init='k-means++', n_init=20)``
-    (within 0.5% for unrelated frames, which get nothing from their neighbours).
+    (within about 0.6% for unrelated frames, which get nothing from their neighbours).
 
     Parameters
     ----------
