@@ -46,6 +46,7 @@ inertia is about 0.6% above scikit-learn's.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -283,7 +284,7 @@ def batched_kmeans(
         for _ in range(neighbour_rounds if reach > 0 else 0):
             # Every block starts from the previous round's winners of the whole batch.
             first = xp.concatenate([f.centres for f in found], axis=0)  # (F, k, 3)
-            won = each(lambda i, first=first: neighbour(i, first), range(len(starts)))
+            won = each(functools.partial(neighbour, first=first), range(len(starts)))
             for f, (centres, n_iter) in zip(found, won, strict=True):
                 f.centres, f.n_iter = centres, n_iter
 
@@ -408,17 +409,18 @@ def _neighbour_block(
     b = found.centres.shape[0]
     m = others.shape[0]
     pts_r, w_r = _rep(found.pts, m + 1, xp), _rep(found.w, m + 1, xp)
-    cand = xp.concatenate([found.centres, others.reshape((m * b,) + others.shape[2:])], axis=0)
-    cand2, more, _ = _lloyd(
+    # The points' squared norms, once (not once per candidate); exact distances on pixels.
+    sq = None if w_r is None else _rep(xp.sum(found.pts * found.pts, axis=1), m + 1, xp)
+    cand, more, _ = _lloyd(
         pts_r[b:],
-        cand[b:],
+        others.reshape((m * b,) + others.shape[2:]),
         _rep(found.thresh, m, xp),
         neighbour_iter,
         xp,
         None if w_r is None else w_r[b:],
+        sq_norms=None if sq is None else sq[b:],
     )
-    cand = xp.concatenate([found.centres, cand2], axis=0)  # ((m + 1) b, k, 3): own first
-    sq = xp.sum(pts_r * pts_r, axis=1) if w_r is not None else None
+    cand = xp.concatenate([found.centres, cand], axis=0)  # ((m + 1) b, k, 3): own first
     _, min_d = _assign(pts_r, cand, xp, sq, check_ties=False)
     wd = min_d if w_r is None else min_d * w_r
     fit = xp.sum(wd, axis=1, dtype=xp.float64).reshape(m + 1, b)
@@ -442,15 +444,16 @@ def _finish_block(
     mu = xp.mean(xt, axis=2, keepdims=True)  # (b, 3, 1)
     mu_c = xp.transpose(mu, (0, 2, 1))  # (b, 1, 3)
     xc = xt - mu
+    sq = xp.sum(xc * xc, axis=1)  # (b, P)
     if binned and refine_iter > 0:
         # Bins split between clusters: a few Lloyd steps on every pixel settle them.
-        centres_c, more, _ = _lloyd(xc, centres - mu_c, found.thresh, refine_iter, xp, fast=True)
+        centres_c, more, _ = _lloyd(xc, centres - mu_c, found.thresh, refine_iter, xp, sq_norms=sq)
         centres = (centres_c + mu_c).astype(xp.float32)
         n_iter = n_iter + more
     else:
         centres = centres.astype(xp.float32)
         centres_c = centres - mu_c
-    onehot, _ = _assign(xc, centres_c, xp, xp.sum(xc * xc, axis=1))
+    onehot, _ = _assign(xc, centres_c, xp, sq)
     # Each pixel's squared distance to its own centre, exactly (the product's rounding
     # only matters for a pixel all but equally near two centres).
     d = xt - xp.matmul(xp.transpose(centres, (0, 2, 1)), onehot)  # (b, 3, P)
@@ -574,9 +577,11 @@ def _assign(
     squared distance to it. Without ``sq_norms`` the distances are computed channel by
     channel (exact); with the points' squared norms ``sq_norms`` (B, N) they come from
     one matrix product, ``|x|^2 - 2 x.c + |c|^2`` (faster, with rounding errors of about
-    1e-7 of ``|x|^2``: for the coresets, whose inertias only rank restarts); then
-    ``check_ties=False`` skips the search for points equally near two centres (the
-    caller checks the counts instead).
+    1e-7 of ``|x|^2``: for coresets, whose inertias only rank candidates, and pixels
+    centred on their mean). ``xt`` may carry a fourth row of ones (B, 4, N): the product
+    then gives ``|c|^2 - 2 x.c`` in one go, with no pass to add ``|c|^2``. With
+    ``sq_norms``, ``check_ties=False`` skips the search for points equally near two
+    centres (the caller checks the counts instead).
     """
     k = centres.shape[1]
     if sq_norms is None:
@@ -619,7 +624,7 @@ def _lloyd(
     max_iter: int,
     xp: Any,
     w: Array | None = None,
-    fast: bool = False,
+    sq_norms: Array | None = None,
 ) -> tuple[Array, Array, Array]:
     """Lloyd iterations on points ``xt`` (B, 3, N) of weights ``w`` (B, N) (or all 1).
 
@@ -628,8 +633,10 @@ def _lloyd(
     the problems still moving are computed (the batch is compacted as they stop). An
     empty cluster is moved to the point farthest from its centre, one per problem and
     iteration, like scikit-learn does; when every point sits on a centre (fewer
-    distinct colours than k) it keeps its centre. Weighted points (coresets) use the
-    fast distances of :func:`_assign`, unweighted ones (pixels) the exact ones. Returns
+    distinct colours than k) it keeps its centre. Distances come from one matrix product
+    (see :func:`_assign`) for weighted points (coresets) and for points whose squared
+    norms ``sq_norms`` (B, N) are given (pixels centred on their mean); other unweighted
+    points get the exact, channel-by-channel distances. Returns
     the centres, the iterations done, (B,) int32, and the weighted inertia at the last
     assignment, (B,) float64 (of the centres before the last update; ``inf`` when
     ``max_iter`` is 0).
@@ -641,7 +648,8 @@ def _lloyd(
     # Per point: its coordinates times its weight, and its weight (B, N, 4).
     ones = xp.ones(xt.shape[::2], dtype=xp.float32) if w is None else w
     pw = xp.concatenate([xp.transpose(xt, (0, 2, 1)) * ones[:, :, None], ones[:, :, None]], axis=2)
-    sq_norms = None if w is None and not fast else xp.sum(xt * xt, axis=1)
+    if sq_norms is None and w is not None:
+        sq_norms = xp.sum(xt * xt, axis=1)
     if sq_norms is not None:
         # A fourth row of ones: the distances come from one product (see _assign).
         xt = xp.concatenate([xt, xp.ones_like(xt[:, :1, :])], axis=1)
