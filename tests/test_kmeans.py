@@ -318,3 +318,61 @@ def test_neighbours_of_a_one_frame_batch(film_frames):
     one = batched_kmeans(film_frames[:1], 8, seed=3)
     again = batched_kmeans(film_frames[:1], 8, seed=3, neighbours=0)
     np.testing.assert_allclose(one.inertia, again.inertia, rtol=1e-6)
+
+
+# ------------------------------------------------------------- the last pass, on pixels
+
+
+def reference_lloyd(pixels: np.ndarray, centres: np.ndarray, n_iter: int) -> np.ndarray:
+    """Plain Lloyd iterations in float64, frame by frame: assign every pixel, move each
+    centre to its pixels' mean (an empty cluster keeps its centre)."""
+    out = centres.astype(np.float64)
+    for f, frame in enumerate(pixels.astype(np.float64)):
+        c = out[f]
+        for _ in range(n_iter):
+            label = ((frame[:, None, :] - c[None]) ** 2).sum(-1).argmin(axis=1)
+            for j in range(len(c)):
+                if np.any(label == j):
+                    c[j] = frame[label == j].mean(axis=0)
+    return out
+
+
+@pytest.mark.parametrize("n_iter", [1, 4, 40])
+def test_bounded_pixel_lloyd_is_plain_lloyd(film_frames, n_iter):
+    """The bounded Lloyd iterations on pixels (most pixels skipped) give what plain Lloyd
+    iterations give from the same centres, and the final assignment gives exact shares and
+    inertia."""
+    from moviebarcode.kmeans import _pixel_lloyd, _pixel_start
+
+    pixels = film_frames[:6]
+    start = batched_kmeans(pixels, 8, seed=5, refine_iter=0).centres
+    xt = np.ascontiguousarray(pixels.transpose(0, 2, 1))
+    mu = xt.mean(axis=2, keepdims=True)
+    xc = xt - mu
+    mu = mu.transpose(0, 2, 1)
+    state = _pixel_start(xc, (start - mu).astype(np.float32), 0, np)
+    never = np.zeros(len(pixels), np.float32)  # threshold 0: every iteration runs
+    centres, iters, shares, inertia = _pixel_lloyd(xc, *state, start - mu, never, n_iter, np)
+    want = reference_lloyd(pixels, start, n_iter)
+    np.testing.assert_allclose(centres + mu, want, atol=2e-3)
+    assert np.all(iters <= n_iter) and np.all(iters >= 1)
+    np.testing.assert_allclose(inertia, recomputed_inertia(pixels, centres + mu), rtol=1e-6)
+    d = ((pixels[:, :, None, :] - (centres + mu)[:, None, :, :]) ** 2).sum(-1)
+    counts = np.stack([np.bincount(lab, minlength=8) for lab in d.argmin(axis=2)])
+    np.testing.assert_allclose(shares * pixels.shape[1], counts, atol=2)
+
+
+def test_result_is_a_lloyd_fixed_point_on_pixels(film_frames):
+    """The pixel iterations run to convergence: one more plain Lloyd step on the pixels
+    barely moves the centres, where it still moves the coreset's solution (no pixel
+    steps) and lowers its inertia."""
+    pixels = film_frames[:8]
+    done = batched_kmeans(pixels, 8, seed=6)
+    coreset = batched_kmeans(pixels, 8, seed=6, refine_iter=0)
+    step = reference_lloyd(pixels, done.centres, 1)
+    assert np.abs(step - done.centres).max() < 0.05
+    moved = reference_lloyd(pixels, coreset.centres, 1)
+    assert np.abs(moved - coreset.centres).max() > 0.05
+    after = recomputed_inertia(pixels, moved)
+    assert np.all(after <= coreset.inertia * (1 + 1e-9)) and np.any(after < coreset.inertia)
+    assert done.inertia.mean() <= coreset.inertia.mean()

@@ -31,8 +31,13 @@ loops are over clusters, seeding steps, iterations and cache-sized blocks of fra
    scikit-learn's 20 restarts at a fraction of the restarts. ``neighbour_rounds``
    rounds, each starting from the last one's winners, spread a good solution further
    along the shot;
-6. ``refine_iter`` Lloyd steps on all the pixels settle the bins split between
-   clusters, and a final assignment of every pixel gives exact shares and inertia.
+6. Lloyd iterations on all the pixels settle the bins split between clusters, until
+   the centres move less than ``refine_tol`` (tighter than scikit-learn's ``tol``, so
+   that a frame ends at the bottom of its local optimum, where scikit-learn stops a
+   little above it) or for at most ``refine_iter`` iterations. They are cheap: bounds
+   (Hamerly's) skip the pixels that cannot have changed cluster, 98-99% of them in
+   each iteration, and the loop runs over the whole batch at once. A final assignment
+   of every pixel gives exact shares and inertia.
 
 Lloyd iterations compute only the problems still moving. A frame's result depends on
 the other frames of its batch (its neighbours), never on the blocking or the threads.
@@ -62,12 +67,13 @@ DEFAULT_N_INIT = 4
 DEFAULT_BIN_BITS: int | None = 5
 DEFAULT_BIN_ITER: int | None = 12
 DEFAULT_FINE_ITER: int | None = 5
-DEFAULT_REFINE_ITER: int | None = 2
+DEFAULT_REFINE_ITER: int | None = None
+DEFAULT_REFINE_TOL: float | None = 1e-6
 DEFAULT_COARSE_BITS: int | None = 4
 DEFAULT_NEIGHBOURS = 2
 DEFAULT_NEIGHBOUR_ITER: int | None = 2
 DEFAULT_NEIGHBOUR_ROUNDS = 2
-ALGORITHM_VERSION = 2
+ALGORITHM_VERSION = 3
 """Bumped whenever the defaults or the algorithm change the results (cached results name it)."""
 _NUMPY_BLOCK_ELEMENTS = 8 * 14_400
 """Pixels (frames x pixels per frame) per block on NumPy: keeps temporaries in cache."""
@@ -135,6 +141,7 @@ def batched_kmeans(
     fine_iter: int | None = DEFAULT_FINE_ITER,
     coarse_bits: int | None = DEFAULT_COARSE_BITS,
     refine_iter: int | None = DEFAULT_REFINE_ITER,
+    refine_tol: float | None = DEFAULT_REFINE_TOL,
     neighbours: int = DEFAULT_NEIGHBOURS,
     neighbour_iter: int | None = DEFAULT_NEIGHBOUR_ITER,
     neighbour_rounds: int = DEFAULT_NEIGHBOUR_ROUNDS,
@@ -182,9 +189,12 @@ def batched_kmeans(
     coarse_bits : int or None, default=4
         The restarts' coreset has at most about ``8**coarse_bits`` bins; ``None`` or
         ``>= bin_bits``: the restarts run on the fine coreset.
-    refine_iter : int or None, default=2
-        Lloyd steps on all pixels after the coreset phases (capped by ``max_iter``);
-        ``None``: until convergence.
+    refine_iter : int or None, default=None
+        Most Lloyd iterations on all pixels after the coreset phases (capped by
+        ``max_iter``); ``None``: until convergence (``refine_tol``) or ``max_iter``.
+    refine_tol : float or None, default=1e-6
+        Convergence tolerance of the iterations on pixels, relative like ``tol``;
+        ``None``: ``tol``.
     neighbours : int, default=2
         Each frame also starts from the centres found for the frames up to this many
         places before and after it in the batch (reflected at the batch's ends);
@@ -288,28 +298,41 @@ def batched_kmeans(
             for f, (centres, n_iter) in zip(found, won, strict=True):
                 f.centres, f.n_iter = centres, n_iter
 
-        def finish(i: int) -> tuple[Array, Array, Array, Array]:
-            start = starts[i]
-            stop = min(start + block_frames, n_frames)
-            return _finish_block(
-                x[start:stop],
-                found[i],
-                binned=bin_bits is not None,
-                refine_iter=refine_iter,
-                xp=xp,
-            )
+        # The last pass, on every pixel, centred on each frame's mean (small norms: small
+        # rounding errors in distances from matrix products). Each block is assigned to
+        # its centres, then the Lloyd iterations that settle the bins split between
+        # clusters run on the whole batch at once (few pixels move: the loop's overhead
+        # is shared).
+        def start_block(i: int) -> tuple[Array, ...]:
+            stop = min(starts[i] + block_frames, n_frames)
+            xt = xp.transpose(x[starts[i] : stop], (0, 2, 1))
+            mu = xp.mean(xt, axis=2, keepdims=True)  # (b, 3, 1)
+            xt = xp.ascontiguousarray(xt - mu)
+            mu = xp.transpose(mu, (0, 2, 1))  # (b, 1, 3)
+            centres_c = (found[i].centres - mu).astype(xp.float32)
+            return (xt, mu, centres_c, *_pixel_start(xt, centres_c, starts[i], xp))
 
-        parts = each(finish, range(len(starts)))
+        xc, mu, centres_c, slack, label, sums = (
+            _cat(list(a), xp) for a in zip(*each(start_block, range(len(starts))), strict=True)
+        )
+        pixel_tol = tol if refine_tol is None else refine_tol
+        thresh = (pixel_tol * _cat([f.spread for f in found], xp)).astype(xp.float32)
+        centres_c, more, shares, inertia = _pixel_lloyd(
+            xc,
+            slack,
+            label,
+            sums,
+            centres_c,
+            thresh,
+            refine_iter if bin_bits is not None else 0,
+            xp,
+        )
     finally:
         if pool is not None:
             pool.shutdown()
 
-    if len(parts) == 1:
-        centres, shares, inertia, n_iter = parts[0]
-    else:
-        centres, shares, inertia, n_iter = (
-            xp.concatenate([p[i] for p in parts], axis=0) for i in range(4)
-        )
+    centres = (centres_c + mu).astype(xp.float32)
+    n_iter = (_cat([f.n_iter for f in found], xp) + more).astype(xp.int32)
     return KMeansResult(centres=centres, shares=shares, inertia=inertia, n_iter=n_iter)
 
 
@@ -322,7 +345,8 @@ class _Search:
 
     pts: Array  # (b, 3, B) fine coreset, or the pixels (b, 3, P) without bins
     w: Array | None  # (b, B) its weights, None for pixels
-    thresh: Array  # (b,) convergence threshold per frame
+    spread: Array  # (b,) mean over channels of the frame's variance
+    thresh: Array  # (b,) convergence threshold per frame: tol * spread
     centres: Array  # (b, k, 3) the best restart, converged on the fine coreset
     n_iter: Array  # (b,) its Lloyd iterations
 
@@ -358,7 +382,8 @@ def _search_block(
         var = xp.sum(w[:, None, :] * (pts - mean[:, :, None]) ** 2, axis=2) / total
     # sklearn's tolerance: tol * mean over channels of the frame's variance (here, on
     # bins, without the small variance within bins).
-    thresh = (tol * xp.mean(var, axis=1)).astype(xp.float32)  # (b,)
+    spread = xp.mean(var, axis=1)  # (b,)
+    thresh = (tol * spread).astype(xp.float32)
 
     if bin_bits is not None and coarse_bits is not None and coarse_bits < bin_bits:
         # Restarts on a coarser coreset, made from the fine one.
@@ -392,6 +417,7 @@ def _search_block(
     return _Search(
         pts=pts,
         w=w,
+        spread=spread,
         thresh=thresh,
         centres=centres,
         n_iter=n_iter,
@@ -430,39 +456,40 @@ def _neighbour_block(
     return cand[pick], found.n_iter + more[pick]
 
 
-def _finish_block(
-    x: Array, found: _Search, *, binned: bool, refine_iter: int, xp: Any
-) -> tuple[Array, Array, Array, Array]:
-    """Last pass over one block of frames ``x`` (b, P, 3): ``refine_iter`` Lloyd steps
-    of ``found``'s centres on every pixel, and the final assignment gives shares and
-    inertia."""
-    b, n_pixels, _ = x.shape
-    centres, n_iter = found.centres, found.n_iter
-    xt = xp.ascontiguousarray(xp.transpose(x, (0, 2, 1)))
-    # Distances from a matrix product, on pixels centred on the frame's mean (small norms:
-    # small rounding errors).
-    mu = xp.mean(xt, axis=2, keepdims=True)  # (b, 3, 1)
-    mu_c = xp.transpose(mu, (0, 2, 1))  # (b, 1, 3)
-    xc = xt - mu
+def _cat(arrays: list[Array], xp: Any) -> Array:
+    return arrays[0] if len(arrays) == 1 else xp.concatenate(arrays, axis=0)
+
+
+def _pixel_start(xc: Array, centres: Array, first: int, xp: Any) -> tuple[Array, Array, Array]:
+    """Where :func:`_pixel_lloyd` starts, for one block of pixels ``xc`` (b, 3, P) (centred
+    on each frame's mean) and ``centres`` (b, k, 3) (centred likewise), whose first frame
+    is frame ``first`` of the batch: every pixel's slack (distance to its second-nearest centre
+    minus distance to its nearest, (b, P) float32), its nearest centre's number in the
+    batch (``frame * k + cluster``, (b, P) int32), and each cluster's sums of coordinates
+    and its pixel count, (b, k, 4) float64."""
+    b, _, n = xc.shape
+    k = centres.shape[1]
+    xt = xp.concatenate([xc, xp.ones_like(xc[:, :1, :])], axis=1)  # (b, 4, P)
+    aug = xp.concatenate([-2.0 * centres, xp.sum(centres**2, axis=2)[:, :, None]], axis=2)
+    d = xp.matmul(aug, xt)  # (b, k, P): |c|^2 - 2 x.c
+    d1 = d[:, 0].copy()
+    d2 = xp.full_like(d1, xp.inf)
+    for j in range(1, k):
+        d2 = xp.minimum(d2, xp.maximum(d1, d[:, j]))
+        d1 = xp.minimum(d1, d[:, j])
+    onehot = (d == d1[:, None, :]).astype(xp.float32)
+    # One product gives each cluster's sums and count, another each pixel's cluster.
+    sums = xp.matmul(onehot, xp.transpose(xt, (0, 2, 1)))  # (b, k, 4)
     sq = xp.sum(xc * xc, axis=1)  # (b, P)
-    if binned and refine_iter > 0:
-        # Bins split between clusters: a few Lloyd steps on every pixel settle them.
-        centres_c, more, _ = _lloyd(xc, centres - mu_c, found.thresh, refine_iter, xp, sq_norms=sq)
-        centres = (centres_c + mu_c).astype(xp.float32)
-        n_iter = n_iter + more
-    else:
-        centres = centres.astype(xp.float32)
-        centres_c = centres - mu_c
-    onehot, _ = _assign(xc, centres_c, xp, sq)
-    # Each pixel's squared distance to its own centre, exactly (the product's rounding
-    # only matters for a pixel all but equally near two centres).
-    d = xt - xp.matmul(xp.transpose(centres, (0, 2, 1)), onehot)  # (b, 3, P)
-    d *= d
-    min_d = xp.sum(d, axis=1)
-    counts = xp.sum(onehot, axis=2)
-    shares = (counts / n_pixels).astype(xp.float32)
-    inertia = xp.sum(min_d, axis=1, dtype=xp.float64)
-    return centres, shares, inertia, n_iter.astype(xp.int32)
+    if k > 1 and bool(xp.any(xp.sum(sums[:, :, 3], axis=1) > n + 0.5)):
+        # Pixels equally near two centres: keep only the first, as argmin would.
+        onehot, _ = _assign(xc, centres, xp, sq)
+        sums = xp.matmul(onehot, xp.transpose(xt, (0, 2, 1)))
+    slack = xp.sqrt(xp.maximum(d2 + sq, 0.0)) - xp.sqrt(xp.maximum(d1 + sq, 0.0))
+    number = xp.arange(k, dtype=xp.float32)[None, None, :]
+    label = xp.matmul(number, onehot)[:, 0, :]  # (b, P), exact small integers
+    label += (xp.arange(first, first + b, dtype=xp.float32) * k)[:, None]
+    return slack, label.astype(xp.int32), sums.astype(xp.float64)
 
 
 def _rep(a: Array | None, n: int, xp: Any) -> Array | None:
@@ -709,6 +736,111 @@ def _lloyd(
     else:
         centres[idx] = cur_c
     return centres, n_iter, inertia
+
+
+def _pixel_lloyd(
+    xc: Array,
+    slack: Array,
+    label: Array,
+    sums: Array,
+    centres: Array,
+    thresh: Array,
+    max_iter: int,
+    xp: Any,
+) -> tuple[Array, Array, Array, Array]:
+    """Lloyd iterations on the pixels ``xc`` (F, 3, P) of a batch, from the assignment of
+    :func:`_pixel_start` (``slack``, ``label``, ``sums``) to ``centres`` (F, k, 3), then
+    the final assignment of every pixel. Bounds skip the pixels that cannot have changed
+    cluster (Hamerly's algorithm, with one bound per pixel).
+
+    A pixel's slack is its distance to its second-nearest centre minus its distance to its
+    nearest one, when last computed. When a frame's centres move by at most ``m``, the
+    slack of each of its pixels shrinks by at most ``2 m``; only the pixels whose slack
+    is below the frame's total of ``2 m`` since then are computed again (1-2% of them per
+    iteration, on film frames), and the cluster sums are updated with the pixels that
+    changed cluster. So each iteration gives what a plain Lloyd iteration gives, for the
+    cost of a pass over the slacks. Same stopping rule as :func:`_lloyd`; an empty
+    cluster keeps its centre. ``slack``, ``label`` and ``sums`` are updated in place.
+
+    Returns the centres (F, k, 3) float32, the iterations done (F,) int32, each cluster's
+    share of its frame's pixels (F, k) float32 and each frame's inertia (F,) float64.
+    """
+    n_frames, _, n = xc.shape
+    k = centres.shape[1]
+    flat_x = xc.reshape(-1)
+    flat_sums = sums.reshape(-1, 4)
+    c = centres.astype(xp.float64)
+    n_iter = xp.zeros(n_frames, dtype=xp.int32)
+    drift = xp.zeros(n_frames, dtype=xp.float32)  # each frame's 2 m, summed
+
+    def reassign(frames: Array, slack: Array, label: Array) -> None:
+        """Compute again the pixels of ``frames`` whose slack is below their drift."""
+        cand = xp.nonzero((slack < drift[frames][:, None]).reshape(-1))[0]
+        if cand.shape[0] == 0:
+            return
+        f = frames[cand // n]
+        base = f * (3 * n) + cand % n
+        x = [flat_x[base + ch * n] for ch in range(3)]  # 3 x (M,)
+        # The candidates' centres, (k, 3, M): one gather from the centres as columns.
+        cf = xp.take(xp.transpose(c, (1, 2, 0)).astype(xp.float32), f, axis=2)
+        m1 = m2 = near = None
+        for j in range(k):
+            dj = (x[0] - cf[j, 0]) ** 2 + (x[1] - cf[j, 1]) ** 2 + (x[2] - cf[j, 2]) ** 2
+            if j == 0:
+                m1, m2, near = dj, xp.full_like(dj, xp.inf), xp.zeros(dj.shape, dtype=xp.int32)
+            else:
+                m2 = xp.minimum(m2, xp.maximum(m1, dj))
+                near = xp.where(dj < m1, xp.int32(j), near)
+                m1 = xp.minimum(m1, dj)
+        flat_slack = slack.reshape(-1)
+        flat_slack[cand] = xp.sqrt(m2) - xp.sqrt(m1) + drift[f]
+        flat_label = label.reshape(-1)
+        was = flat_label[cand]
+        to = near + f.astype(xp.int32) * k
+        moved = xp.nonzero(to != was)[0]
+        if moved.shape[0] == 0:
+            return
+        flat_label[cand[moved]] = to[moved]
+        was, to = was[moved], to[moved]
+        for ch, v in enumerate([*x, None]):
+            v = xp.ones(moved.shape, dtype=xp.float64) if v is None else v[moved].astype(xp.float64)
+            flat_sums[:, ch] += xp.bincount(to, weights=v, minlength=flat_sums.shape[0])
+            flat_sums[:, ch] -= xp.bincount(was, weights=v, minlength=flat_sums.shape[0])
+
+    everyone = xp.arange(n_frames)
+    frames, cur_slack, cur_label = everyone, slack, label  # the frames still moving
+    for _ in range(max_iter):
+        counts = sums[frames, :, 3:]
+        old = c[frames]
+        new = xp.where(counts > 0, sums[frames, :, :3] / xp.maximum(counts, 1), old)
+        delta2 = xp.sum((new - old) ** 2, axis=2)  # (F', k)
+        c[frames] = new
+        n_iter[frames] += 1
+        drift[frames] += 2.0 * xp.sqrt(xp.max(delta2, axis=1)).astype(xp.float32)
+        moving = xp.sum(delta2, axis=1) > thresh[frames]
+        n_moving = int(xp.sum(moving))
+        if n_moving == 0:
+            break
+        if n_moving <= frames.shape[0] // 2:
+            # Compact the working set to the frames still moving.
+            if frames is not everyone:
+                slack[frames], label[frames] = cur_slack, cur_label
+            frames = frames[xp.nonzero(moving)[0]]
+            cur_slack, cur_label = slack[frames], label[frames]
+        reassign(frames, cur_slack, cur_label)
+    if frames is not everyone:
+        slack[frames], label[frames] = cur_slack, cur_label
+    # The final assignment, to the last centres.
+    reassign(everyone, slack, label)
+    centres = c.astype(xp.float32)
+    shares = (sums[:, :, 3] / n).astype(xp.float32)
+    # Each pixel's squared distance to its centre, exactly.
+    flat_c = centres.reshape(-1, 3)
+    inertia = xp.zeros(n_frames, dtype=xp.float64)
+    for ch in range(3):
+        d = xc[:, ch, :] - flat_c[:, ch][label]
+        inertia += xp.sum(d * d, axis=1, dtype=xp.float64)
+    return centres, n_iter, shares, inertia
 
 
 def _kmeans_pp(
