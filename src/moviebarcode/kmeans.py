@@ -41,12 +41,13 @@ loops are over clusters, seeding steps, iterations and cache-sized blocks of fra
 
 Lloyd iterations compute only the problems still moving. A frame's result depends on
 the other frames of its batch (its neighbours), never on the blocking or the threads.
-Measured on 2 CPU cores (``scripts/bench render cache/bbb.zarr --sample 200``, k=8,
-7,158 frames of 160x90): 1.6 ms per frame on one process, 1.12 ms in two
-(``render.cluster_frames``), 56 and 78 times faster than scikit-learn's
-``KMeans(n_init=20)`` (88 ms in that run), at a mean inertia 0.06% above its own. When
+Measured on 2 CPU cores (``scripts/bench render cache/bbb.zarr --sample 200 --n-init 12``,
+k=8, 7,158 frames of 160x90, through ``render.cluster_frames`` in two processes): 1.33 ms
+per frame, 66 times faster than scikit-learn's ``KMeans(n_init=20)`` (88 ms in that run),
+at a mean inertia 0.03% above its own and at or below it on 70% of the frames; with
+``n_init=12``, 1.88 ms per frame (47 times faster) at a mean inertia equal to its own. When
 frames are unrelated (in random order), the neighbour starts do not help, and the mean
-inertia is about 0.6% above scikit-learn's.
+inertia is about 0.3% above scikit-learn's.
 """
 
 from __future__ import annotations
@@ -152,8 +153,8 @@ def batched_kmeans(
 
     One k-means problem per frame, solved for all frames at once (see the module
     docstring for the algorithm). The defaults give a mean inertia on film frames
-    within about 0.1% of scikit-learn's ``KMeans(init='k-means++', n_init=20)``
-    (within about 0.6% for unrelated frames, which get nothing from their neighbours).
+    within about 0.03% of scikit-learn's ``KMeans(init='k-means++', n_init=20)``
+    (within about 0.3% for unrelated frames, which get nothing from their neighbours).
 
     Parameters
     ----------
@@ -305,9 +306,9 @@ def batched_kmeans(
         # is shared).
         def start_block(i: int) -> tuple[Array, ...]:
             stop = min(starts[i] + block_frames, n_frames)
-            xt = xp.transpose(x[starts[i] : stop], (0, 2, 1))
+            xt = xp.transpose(x[starts[i] : stop], (0, 2, 1)).copy()  # our own, contiguous
             mu = xp.mean(xt, axis=2, keepdims=True)  # (b, 3, 1)
-            xt = xp.ascontiguousarray(xt - mu)
+            xt -= mu
             mu = xp.transpose(mu, (0, 2, 1))  # (b, 1, 3)
             centres_c = (found[i].centres - mu).astype(xp.float32)
             return (xt, mu, centres_c, *_pixel_start(xt, centres_c, starts[i], xp))
