@@ -45,7 +45,7 @@ Measured on 2 CPU cores (``scripts/bench render cache/bbb.zarr --sample 200 --n-
 k=8, 7,158 frames of 160x90, through ``render.cluster_frames`` in two processes): 1.33 ms
 per frame, 66 times faster than scikit-learn's ``KMeans(n_init=20)`` (88 ms in that run),
 at a mean inertia 0.03% above its own and at or below it on 70% of the frames; with
-``n_init=12``, 1.88 ms per frame (47 times faster) at a mean inertia equal to its own. When
+``n_init=12``, 1.88 ms per frame (47 times faster) at a mean inertia within 0.003% of its own. When
 frames are unrelated (in random order), the neighbour starts do not help, and the mean
 inertia is about 0.3% above scikit-learn's.
 """
