@@ -405,8 +405,7 @@ def _search_block(
     centres, n_iter, inertia = _lloyd(pts_r, centres, thresh_r, bin_iter, xp, w_r)
     if n_init > 1:
         # Inertia of each restart (at its last assignment) picks the best.
-        best = xp.argmin(inertia.reshape(n_init, b), axis=0)  # (b,), first restart on ties
-        pick = best * b + xp.arange(b)
+        pick = _best_of(inertia, n_init, xp)  # first restart on ties
         centres = centres[pick]
         n_iter = n_iter[pick]
     # The best restart goes on: on the fine coreset for at most fine_iter iterations
@@ -450,9 +449,7 @@ def _neighbour_block(
     cand = xp.concatenate([found.centres, cand], axis=0)  # ((m + 1) b, k, 3): own first
     _, min_d = _assign(pts_r, cand, xp, sq, check_ties=False)
     wd = min_d if w_r is None else min_d * w_r
-    fit = xp.sum(wd, axis=1, dtype=xp.float64).reshape(m + 1, b)
-    best = xp.argmin(fit, axis=0)  # own centres on ties
-    pick = best * b + xp.arange(b)
+    pick = _best_of(xp.sum(wd, axis=1, dtype=xp.float64), m + 1, xp)  # own centres on ties
     more = xp.concatenate([xp.zeros(b, dtype=more.dtype), more])
     return cand[pick], found.n_iter + more[pick]
 
@@ -471,8 +468,7 @@ def _pixel_start(xc: Array, centres: Array, first: int, xp: Any) -> tuple[Array,
     b, _, n = xc.shape
     k = centres.shape[1]
     xt = xp.concatenate([xc, xp.ones_like(xc[:, :1, :])], axis=1)  # (b, 4, P)
-    aug = xp.concatenate([-2.0 * centres, xp.sum(centres**2, axis=2)[:, :, None]], axis=2)
-    d = xp.matmul(aug, xt)  # (b, k, P): |c|^2 - 2 x.c
+    d = _product_distances(xt, centres, xp)  # (b, k, P): |c|^2 - 2 x.c
     d1 = d[:, 0].copy()
     d2 = xp.full_like(d1, xp.inf)
     for j in range(1, k):
@@ -491,6 +487,14 @@ def _pixel_start(xc: Array, centres: Array, first: int, xp: Any) -> tuple[Array,
     label = xp.matmul(number, onehot)[:, 0, :]  # (b, P), exact small integers
     label += (xp.arange(first, first + b, dtype=xp.float32) * k)[:, None]
     return slack, label.astype(xp.int32), sums.astype(xp.float64)
+
+
+def _best_of(fit: Array, n: int, xp: Any) -> Array:
+    """For ``n`` stacked runs of a batch of problems (run r of problem f at r * b + f, as
+    :func:`_rep` lays them out), the index of each problem's run of lowest ``fit`` (the
+    first on ties), (b,)."""
+    b = fit.shape[0] // n
+    return xp.argmin(fit.reshape(n, b), axis=0) * b + xp.arange(b)
 
 
 def _rep(a: Array | None, n: int, xp: Any) -> Array | None:
@@ -625,9 +629,7 @@ def _assign(
         )
         return onehot, min_d
     if xt.shape[1] == 4:
-        # Points with a fourth row of ones: one product gives |c|^2 - 2 x.c.
-        aug = xp.concatenate([-2.0 * centres, xp.sum(centres * centres, axis=2)[:, :, None]], 2)
-        d = xp.matmul(aug, xt)  # (B, k, N)
+        d = _product_distances(xt, centres, xp)  # (B, k, N)
     else:
         d = xp.matmul(centres, xt)  # (B, k, N)
         d *= -2.0
@@ -643,6 +645,13 @@ def _assign(
             seen |= eq[:, j]
     min_d = xp.maximum(part + sq_norms, 0.0)
     return eq.astype(xp.float32), min_d
+
+
+def _product_distances(xt: Array, centres: Array, xp: Any) -> Array:
+    """``|c|^2 - 2 x.c`` (B, k, N) from one matrix product, for points ``xt`` (B, 4, N)
+    whose fourth row is ones and ``centres`` (B, k, 3)."""
+    aug = xp.concatenate([-2.0 * centres, xp.sum(centres * centres, axis=2)[:, :, None]], 2)
+    return xp.matmul(aug, xt)
 
 
 def _lloyd(
@@ -662,9 +671,10 @@ def _lloyd(
     empty cluster is moved to the point farthest from its centre, one per problem and
     iteration, like scikit-learn does; when every point sits on a centre (fewer
     distinct colours than k) it keeps its centre. Distances come from one matrix product
-    (see :func:`_assign`) for weighted points (coresets) and for points whose squared
-    norms ``sq_norms`` (B, N) are given (pixels centred on their mean); other unweighted
-    points get the exact, channel-by-channel distances. Returns
+    (see :func:`_assign`) for weighted points (coresets; the caller may give their squared
+    norms ``sq_norms`` (B, N), computed once) and for unweighted points whose squared
+    norms are given; other unweighted points (pixels) get the exact, channel-by-channel
+    distances. Returns
     the centres, the iterations done, (B,) int32, and the weighted inertia at the last
     assignment, (B,) float64 (of the centres before the last update; ``inf`` when
     ``max_iter`` is 0).
