@@ -180,37 +180,34 @@ def bench_render(args) -> None:
 
     t20, i20 = sk(20)
     t_ours_sk, i_ours_sk = sk(ours.n_init)
-    def run_ours(jobs):
+    def run_ours(jobs, params=ours):
         t0 = time.perf_counter()
-        _, _, inertia, _ = cluster_frames(store, ours, engine="numpy", jobs=jobs)
+        _, _, inertia, _ = cluster_frames(store, params, engine="numpy", jobs=jobs)
         return (time.perf_counter() - t0) / n, inertia
+
+    def row(name, t, inertia):
+        mean = inertia.mean()
+        return [name, f"{1000 * t:.2f}", f"{mean:.5g}", f"{mean / i20.mean():.4f}",
+                f"{t20 / t:.1f}x"]
 
     jobs = default_jobs()
     t_ours, inertia_ours = run_ours(jobs)
     t_ours1, inertia_ours1 = run_ours(1)
     assert np.array_equal(inertia_ours, inertia_ours1), "--jobs changed the result"
     rows = [
-        ["original: sklearn n_init=20, per frame", f"{1000 * t20:.2f}", f"{i20.mean():.5g}",
-         "1.00", "1.0x"],
-        [f"sklearn n_init={ours.n_init}, per frame", f"{1000 * t_ours_sk:.2f}",
-         f"{i_ours_sk.mean():.5g}", f"{i_ours_sk.mean() / i20.mean():.4f}",
-         f"{t20 / t_ours_sk:.1f}x"],
+        row("original: sklearn n_init=20, per frame", t20, i20),
+        row(f"sklearn n_init={ours.n_init}, per frame", t_ours_sk, i_ours_sk),
     ]
-    mean_ours = inertia_ours[sample].mean()  # the same for any number of processes
+    # the inertia is the same for any number of processes
     runs = (("1 process, threads", t_ours1), (f"{jobs} processes (the CLI default)", t_ours))
     for how, t in runs:
-        rows.append([f"moviebarcode numpy engine (n_init={ours.n_init}), {how}", f"{1000 * t:.2f}",
-                     f"{mean_ours:.5g}", f"{mean_ours / i20.mean():.4f}", f"{t20 / t:.1f}x"])
+        rows.append(row(f"moviebarcode numpy engine (n_init={ours.n_init}), {how}", t,
+                        inertia_ours[sample]))
     for n_init in args.n_init:
-        more = ClusterParams(k=k, n_init=n_init)
-        t0 = time.perf_counter()
-        _, _, inertia_more, _ = cluster_frames(store, more, engine="numpy", jobs=jobs)
-        t = (time.perf_counter() - t0) / n
-        mean_more = inertia_more[sample].mean()
+        t, inertia_more = run_ours(jobs, ClusterParams(k=k, n_init=n_init))
+        rows.append(row(f"moviebarcode numpy engine (n_init={n_init}), {jobs} processes", t,
+                        inertia_more[sample]))
         at_or_below = np.mean(inertia_more[sample] <= i20 * (1 + 1e-6))
-        rows.append([f"moviebarcode numpy engine (n_init={n_init}), {jobs} processes",
-                     f"{1000 * t:.2f}", f"{mean_more:.5g}", f"{mean_more / i20.mean():.4f}",
-                     f"{t20 / t:.1f}x"])
         print(f"n_init={n_init}: at or below the original's inertia on {100 * at_or_below:.0f}% "
               "of the sampled frames")
     better = np.mean(inertia_ours[sample] <= i20 * (1 + 1e-6))
