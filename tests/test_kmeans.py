@@ -293,7 +293,7 @@ def test_neighbour_starts_lower_the_inertia(film_frames):
     helped = batched_kmeans(film_frames, 8, seed=4, n_init=1, neighbours=2)
     assert helped.inertia.mean() < alone.inertia.mean()
     np.testing.assert_allclose(
-        helped.inertia, recomputed_inertia(film_frames, helped.centres), rtol=1e-4
+        helped.inertia, recomputed_inertia(film_frames, helped.centres), rtol=1e-4, atol=1e-3
     )
     np.testing.assert_allclose(helped.shares.sum(axis=1), 1.0, rtol=1e-5)
 
@@ -310,7 +310,7 @@ def test_more_neighbour_rounds_spread_better_solutions(film_frames):
     np.testing.assert_array_equal(runs[0].inertia, alone.inertia)
     assert runs[2].inertia.mean() < runs[1].inertia.mean() < runs[0].inertia.mean()
     np.testing.assert_allclose(
-        runs[2].inertia, recomputed_inertia(film_frames, runs[2].centres), rtol=1e-4
+        runs[2].inertia, recomputed_inertia(film_frames, runs[2].centres), rtol=1e-4, atol=1e-3
     )
 
 

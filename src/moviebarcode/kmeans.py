@@ -74,7 +74,7 @@ DEFAULT_COARSE_BITS: int | None = 4
 DEFAULT_NEIGHBOURS = 2
 DEFAULT_NEIGHBOUR_ITER: int | None = 2
 DEFAULT_NEIGHBOUR_ROUNDS = 2
-ALGORITHM_VERSION = 3
+ALGORITHM_VERSION = 4
 """Bumped whenever the defaults or the algorithm change the results (cached results name it)."""
 _NUMPY_BLOCK_ELEMENTS = 8 * 14_400
 """Pixels (frames x pixels per frame) per block on NumPy: keeps temporaries in cache."""
@@ -146,6 +146,10 @@ def batched_kmeans(
     neighbours: int = DEFAULT_NEIGHBOURS,
     neighbour_iter: int | None = DEFAULT_NEIGHBOUR_ITER,
     neighbour_rounds: int = DEFAULT_NEIGHBOUR_ROUNDS,
+    swaps: int = 0,
+    coarse_swaps: int = 0,
+    swap_iter: int = 4,
+    swap_after: bool = True,
     block_frames: int | None = None,
     n_threads: int | None = None,
 ) -> KMeansResult:
@@ -241,6 +245,8 @@ def batched_kmeans(
     n_trials = 2 + int(math.log(k))
     u_first = rng.random((n_frames, n_init), dtype=np.float64)
     u_trials = rng.random((n_frames, n_init, max(k - 1, 0), n_trials), dtype=np.float64)
+    u_cswap = rng.random((n_frames, max(coarse_swaps, 0), n_trials), dtype=np.float64)
+    u_swap = rng.random((max(swaps, 0), n_frames, n_trials), dtype=np.float64)
 
     if block_frames is None:
         if xp is np:
@@ -268,6 +274,7 @@ def batched_kmeans(
             tol=tol,
             u_first=u_first[start:stop],
             u_trials=u_trials[start:stop],
+            u_swap=u_cswap[start:stop],
             xp=xp,
         )
 
@@ -292,6 +299,29 @@ def batched_kmeans(
             others = first[near[:, start:stop]]  # (m, b, k, 3)
             return _neighbour_block(found[i], others, neighbour_iter=neighbour_iter, xp=xp)
 
+        def swap_all(s_i: int) -> None:
+            def one(i: int):
+                start = starts[i]
+                stop = min(start + block_frames, n_frames)
+                f = found[i]
+                return _swap_block(
+                    f.pts,
+                    f.w,
+                    f.centres,
+                    f.thresh,
+                    f.n_iter,
+                    u_swap[s_i, start:stop],
+                    swap_iter=swap_iter,
+                    xp=xp,
+                )
+
+            won = each(one, range(len(starts)))
+            for f, (centres, n_iter) in zip(found, won, strict=True):
+                f.centres, f.n_iter = centres, n_iter
+
+        if not swap_after:
+            for s_i in range(swaps):
+                swap_all(s_i)
         for _ in range(neighbour_rounds if reach > 0 else 0):
             # Every block starts from the previous round's winners of the whole batch.
             first = xp.concatenate([f.centres for f in found], axis=0)  # (F, k, 3)
@@ -299,23 +329,34 @@ def batched_kmeans(
             for f, (centres, n_iter) in zip(found, won, strict=True):
                 f.centres, f.n_iter = centres, n_iter
 
+        if swap_after:
+            for s_i in range(swaps):
+                swap_all(s_i)
         # The last pass, on every pixel, centred on each frame's mean (small norms: small
         # rounding errors in distances from matrix products). Each block is assigned to
         # its centres, then the Lloyd iterations that settle the bins split between
         # clusters run on the whole batch at once (few pixels move: the loop's overhead
         # is shared).
-        def start_block(i: int) -> tuple[Array, ...]:
-            stop = min(starts[i] + block_frames, n_frames)
-            xt = xp.transpose(x[starts[i] : stop], (0, 2, 1)).copy()  # our own, contiguous
-            mu = xp.mean(xt, axis=2, keepdims=True)  # (b, 3, 1)
-            xt -= mu
-            mu = xp.transpose(mu, (0, 2, 1))  # (b, 1, 3)
-            centres_c = (found[i].centres - mu).astype(xp.float32)
-            return (xt, mu, centres_c, *_pixel_start(xt, centres_c, starts[i], xp))
+        xc = xp.empty((n_frames, 3, n_pixels), dtype=xp.float32)
+        mu = xp.empty((n_frames, 1, 3), dtype=xp.float32)
+        centres_c = xp.empty((n_frames, k, 3), dtype=xp.float32)
+        slack = xp.empty((n_frames, n_pixels), dtype=xp.float32)
+        label = xp.empty((n_frames, n_pixels), dtype=xp.int32)
+        sums = xp.empty((n_frames, k, 4), dtype=xp.float64)
 
-        xc, mu, centres_c, slack, label, sums = (
-            _cat(list(a), xp) for a in zip(*each(start_block, range(len(starts))), strict=True)
-        )
+        def start_block(i: int) -> None:
+            block = slice(starts[i], min(starts[i] + block_frames, n_frames))
+            xb = xc[block]
+            xb[...] = xp.transpose(x[block], (0, 2, 1))
+            m = xp.mean(xb, axis=2, keepdims=True)  # (b, 3, 1)
+            xb -= m
+            mu[block] = xp.transpose(m, (0, 2, 1))
+            centres_c[block] = found[i].centres - mu[block]
+            _pixel_start(
+                xb, centres_c[block], starts[i], xp, out=(slack[block], label[block], sums[block])
+            )
+
+        each(start_block, range(len(starts)))
         pixel_tol = tol if refine_tol is None else refine_tol
         thresh = (pixel_tol * _cat([f.spread for f in found], xp)).astype(xp.float32)
         centres_c, more, shares, inertia = _pixel_lloyd(
@@ -365,6 +406,7 @@ def _search_block(
     tol: float,
     u_first: np.ndarray,
     u_trials: np.ndarray,
+    u_swap: np.ndarray,
     xp: Any,
 ) -> _Search:
     """First pass over one block of frames ``x`` (b, P, 3): coresets, restarts, the best one
@@ -402,12 +444,18 @@ def _search_block(
         (n_init * b,) + u_trials.shape[2:]
     )
     centres = _kmeans_pp(pts_r, k, u_first_r, u_trials_r, xp, w_r)
-    centres, n_iter, inertia = _lloyd(pts_r, centres, thresh_r, bin_iter, xp, w_r)
+    centres, n_iter, inertia = _lloyd(
+        pts_r, centres, thresh_r, bin_iter, xp, w_r, want_inertia=n_init > 1
+    )
     if n_init > 1:
         # Inertia of each restart (at its last assignment) picks the best.
         pick = _best_of(inertia, n_init, xp)  # first restart on ties
         centres = centres[pick]
         n_iter = n_iter[pick]
+    for s_i in range(u_swap.shape[1]):
+        centres, n_iter = _swap_block(
+            seed_pts, seed_w, centres, thresh, n_iter, u_swap[:, s_i], swap_iter=bin_iter, xp=xp
+        )
     # The best restart goes on: on the fine coreset for at most fine_iter iterations
     # (the neighbour rounds and the pixel steps follow), on pixels to convergence.
     more_iter = max_iter - bin_iter if bin_bits is None else min(max_iter - bin_iter, fine_iter)
@@ -437,7 +485,9 @@ def _neighbour_block(
     pts_r, w_r = _rep(found.pts, m + 1, xp), _rep(found.w, m + 1, xp)
     # The points' squared norms, once (not once per candidate); exact distances on pixels.
     sq = None if w_r is None else _rep(xp.sum(found.pts * found.pts, axis=1), m + 1, xp)
-    cand, more, _ = _lloyd(
+    # Each start's inertia at its last assignment (before its last update) ranks it: no
+    # extra pass over the starts; the frame's own centres get theirs from one pass.
+    cand, more, fit = _lloyd(
         pts_r[b:],
         others.reshape((m * b,) + others.shape[2:]),
         _rep(found.thresh, m, xp),
@@ -445,11 +495,18 @@ def _neighbour_block(
         xp,
         None if w_r is None else w_r[b:],
         sq_norms=None if sq is None else sq[b:],
+        want_inertia=True,
     )
+    _, min_d = _assign(
+        found.pts if sq is None else pts_r[:b],
+        found.centres,
+        xp,
+        None if sq is None else sq[:b],
+        check_ties=False,
+    )
+    own = xp.sum(min_d if found.w is None else min_d * found.w, axis=1, dtype=xp.float64)
     cand = xp.concatenate([found.centres, cand], axis=0)  # ((m + 1) b, k, 3): own first
-    _, min_d = _assign(pts_r, cand, xp, sq, check_ties=False)
-    wd = min_d if w_r is None else min_d * w_r
-    pick = _best_of(xp.sum(wd, axis=1, dtype=xp.float64), m + 1, xp)  # own centres on ties
+    pick = _best_of(xp.concatenate([own, fit]), m + 1, xp)  # own centres on ties
     more = xp.concatenate([xp.zeros(b, dtype=more.dtype), more])
     return cand[pick], found.n_iter + more[pick]
 
@@ -458,35 +515,49 @@ def _cat(arrays: list[Array], xp: Any) -> Array:
     return arrays[0] if len(arrays) == 1 else xp.concatenate(arrays, axis=0)
 
 
-def _pixel_start(xc: Array, centres: Array, first: int, xp: Any) -> tuple[Array, Array, Array]:
+def _pixel_start(
+    xc: Array, centres: Array, first: int, xp: Any, out: tuple[Array, Array, Array] | None = None
+) -> tuple[Array, Array, Array]:
     """Where :func:`_pixel_lloyd` starts, for one block of pixels ``xc`` (b, 3, P) (centred
     on each frame's mean) and ``centres`` (b, k, 3) (centred likewise), whose first frame
     is frame ``first`` of the batch: every pixel's slack (distance to its second-nearest centre
     minus distance to its nearest, (b, P) float32), its nearest centre's number in the
     batch (``frame * k + cluster``, (b, P) int32), and each cluster's sums of coordinates
-    and its pixel count, (b, k, 4) float64."""
+    and its pixel count, (b, k, 4) float64; written into ``out`` when given."""
     b, _, n = xc.shape
     k = centres.shape[1]
+    if out is None:
+        out = (
+            xp.empty((b, n), dtype=xp.float32),
+            xp.empty((b, n), dtype=xp.int32),
+            xp.empty((b, k, 4), dtype=xp.float64),
+        )
+    slack, label, sums = out
     xt = xp.concatenate([xc, xp.ones_like(xc[:, :1, :])], axis=1)  # (b, 4, P)
     d = _product_distances(xt, centres, xp)  # (b, k, P): |c|^2 - 2 x.c
     d1 = d[:, 0].copy()
     d2 = xp.full_like(d1, xp.inf)
     for j in range(1, k):
-        d2 = xp.minimum(d2, xp.maximum(d1, d[:, j]))
-        d1 = xp.minimum(d1, d[:, j])
+        xp.minimum(d2, xp.maximum(d1, d[:, j]), out=d2)
+        xp.minimum(d1, d[:, j], out=d1)
     onehot = (d == d1[:, None, :]).astype(xp.float32)
-    # One product gives each cluster's sums and count, another each pixel's cluster.
-    sums = xp.matmul(onehot, xp.transpose(xt, (0, 2, 1)))  # (b, k, 4)
     sq = xp.sum(xc * xc, axis=1)  # (b, P)
-    if k > 1 and bool(xp.any(xp.sum(sums[:, :, 3], axis=1) > n + 0.5)):
+    # One product gives each cluster's sums and count, another each pixel's cluster.
+    s32 = xp.matmul(xt, xp.transpose(onehot, (0, 2, 1)))  # (b, 4, k)
+    if k > 1 and bool(xp.any(xp.sum(s32[:, 3, :], axis=1) > n + 0.5)):
         # Pixels equally near two centres: keep only the first, as argmin would.
         onehot, _ = _assign(xc, centres, xp, sq)
-        sums = xp.matmul(onehot, xp.transpose(xt, (0, 2, 1)))
-    slack = xp.sqrt(xp.maximum(d2 + sq, 0.0)) - xp.sqrt(xp.maximum(d1 + sq, 0.0))
+        s32 = xp.matmul(xt, xp.transpose(onehot, (0, 2, 1)))
+    sums[...] = xp.transpose(s32, (0, 2, 1))
+    d2 += sq
+    d1 += sq
+    xp.sqrt(xp.maximum(d2, 0.0, out=d2), out=slack)
+    slack -= xp.sqrt(xp.maximum(d1, 0.0, out=d1), out=d1)
     number = xp.arange(k, dtype=xp.float32)[None, None, :]
-    label = xp.matmul(number, onehot)[:, 0, :]  # (b, P), exact small integers
-    label += (xp.arange(first, first + b, dtype=xp.float32) * k)[:, None]
-    return slack, label.astype(xp.int32), sums.astype(xp.float64)
+    lab = xp.matmul(number, onehot)[:, 0, :]  # (b, P), exact small integers
+    lab += (xp.arange(first, first + b, dtype=xp.float32) * k)[:, None]
+    label[...] = lab
+    return slack, label, sums
 
 
 def _best_of(fit: Array, n: int, xp: Any) -> Array:
@@ -662,7 +733,8 @@ def _lloyd(
     xp: Any,
     w: Array | None = None,
     sq_norms: Array | None = None,
-) -> tuple[Array, Array, Array]:
+    want_inertia: bool = False,
+) -> tuple[Array, Array, Array | None]:
     """Lloyd iterations on points ``xt`` (B, 3, N) of weights ``w`` (B, N) (or all 1).
 
     A problem stops moving once the squared shift of its centres is at most ``thresh``
@@ -683,48 +755,52 @@ def _lloyd(
     inertia = xp.full(b, xp.inf, dtype=xp.float64)
     n_iter = xp.zeros(b, dtype=xp.int32)
     cluster = xp.arange(k)[None, :]
-    # Per point: its coordinates times its weight, and its weight (B, N, 4).
+    # Per point: its coordinates times its weight, and its weight, channel-first (B, 4, N)
+    # (the cluster sums are one product with the one-hot assignment, fastest this way).
     ones = xp.ones(xt.shape[::2], dtype=xp.float32) if w is None else w
-    pw = xp.concatenate([xp.transpose(xt, (0, 2, 1)) * ones[:, :, None], ones[:, :, None]], axis=2)
+    pw = xp.concatenate([xt * ones[:, None, :], ones[:, None, :]], axis=1)
     if sq_norms is None and w is not None:
         sq_norms = xp.sum(xt * xt, axis=1)
     if sq_norms is not None:
         # A fourth row of ones: the distances come from one product (see _assign).
         xt = xp.concatenate([xt, xp.ones_like(xt[:, :1, :])], axis=1)
+    total = xp.sum(ones, axis=1) * 1.000001 + 0.5  # (B,): above it, a point counted twice
     centres = centres.astype(xp.float32)
     idx = None  # problems of the working set (None: all)
-    cur_x, cur_pw, cur_sq, cur_c, cur_t = xt, pw, sq_norms, centres, thresh
+    cur_x, cur_pw, cur_sq, cur_c, cur_t, cur_total = xt, pw, sq_norms, centres, thresh, total
     active = xp.ones(b, dtype=bool)
     for _ in range(max_iter):
         onehot, min_d = _assign(cur_x, cur_c, xp, cur_sq, check_ties=False)
-        sums = xp.matmul(onehot, cur_pw)  # (B', k, 4)
-        counts = sums[:, :, 3]
-        if cur_sq is not None and k > 1:
+        sums = xp.transpose(xp.matmul(cur_pw, xp.transpose(onehot, (0, 2, 1))), (0, 2, 1))
+        counts = sums[:, :, 3]  # (B', k)
+        if cur_sq is not None and k > 1 and bool(xp.any(xp.sum(counts, axis=1) > cur_total)):
             # A point counted twice (equally near two centres): redo with ties broken.
-            total = xp.sum(cur_pw[:, :, 3], axis=1)
-            if bool(xp.any(xp.sum(counts, axis=1) > total * 1.000001 + 0.5)):
-                onehot, min_d = _assign(cur_x, cur_c, xp, cur_sq)
-                sums = xp.matmul(onehot, cur_pw)
-                counts = sums[:, :, 3]
-        wd = min_d if w is None else min_d * cur_pw[:, :, 3]
-        cur_inertia = xp.sum(wd, axis=1, dtype=xp.float64)
+            onehot, min_d = _assign(cur_x, cur_c, xp, cur_sq)
+            sums = xp.transpose(xp.matmul(cur_pw, xp.transpose(onehot, (0, 2, 1))), (0, 2, 1))
+            counts = sums[:, :, 3]
+        if want_inertia:
+            wd = min_d if w is None else min_d * cur_pw[:, 3]
+            cur_inertia = xp.sum(wd, axis=1, dtype=xp.float64)
+            if idx is None:
+                inertia = cur_inertia
+            else:
+                inertia[idx] = cur_inertia
         new = xp.where(
             counts[:, :, None] > 0, sums[:, :, :3] / xp.maximum(counts, 1e-30)[:, :, None], cur_c
         )
         empty = counts == 0
-        far = xp.argmax(min_d, axis=1)  # (B',)
-        far_d = xp.take_along_axis(min_d, far[:, None], axis=1)[:, 0]
-        relocate = (cluster == xp.argmax(empty, axis=1)[:, None]) & (
-            xp.any(empty, axis=1) & (far_d > 0)
-        )[:, None]
-        new = xp.where(relocate[:, :, None], _gather(cur_x[:, :3], far[:, None], xp), new)
+        if bool(xp.any(empty)):
+            far = xp.argmax(min_d, axis=1)  # (B',)
+            far_d = xp.take_along_axis(min_d, far[:, None], axis=1)[:, 0]
+            relocate = (cluster == xp.argmax(empty, axis=1)[:, None]) & (
+                xp.any(empty, axis=1) & (far_d > 0)
+            )[:, None]
+            new = xp.where(relocate[:, :, None], _gather(cur_x[:, :3], far[:, None], xp), new)
         new = xp.where(active[:, None, None], new, cur_c).astype(xp.float32)
         shift = xp.sum((new - cur_c) ** 2, axis=(1, 2))
         if idx is None:
-            inertia = cur_inertia
             n_iter += active.astype(xp.int32)
         else:
-            inertia[idx] = cur_inertia
             n_iter[idx] += active.astype(xp.int32)
         cur_c = new
         active &= shift > cur_t
@@ -740,13 +816,14 @@ def _lloyd(
                 centres[idx] = cur_c
             idx = keep if idx is None else idx[keep]
             cur_x, cur_pw, cur_c, cur_t = xt[idx], pw[idx], centres[idx], thresh[idx]
+            cur_total = total[idx]
             cur_sq = None if sq_norms is None else sq_norms[idx]
             active = xp.ones(idx.shape[0], dtype=bool)
     if idx is None:
         centres = cur_c
     else:
         centres[idx] = cur_c
-    return centres, n_iter, inertia
+    return centres, n_iter, inertia if want_inertia else None
 
 
 def _pixel_lloyd(
@@ -878,17 +955,11 @@ def _kmeans_pp(
     w64 = xp.ones((b, n), dtype=xp.float64) if w is None else w.astype(xp.float64)
     # Rows of cumulative sums, made one increasing sequence (row r offset by the
     # totals of rows before it) for one flat searchsorted.
+
     row = xp.arange(b)
 
     def draw(pot: Array, u: Array) -> Array:
-        """Inverse-CDF sampling: per row, the first index whose cumsum is >= u * total."""
-        cum = xp.cumsum(pot, axis=1)  # (B, N) float64
-        tot = cum[:, -1]
-        off = xp.cumsum(tot) - tot
-        flat = (cum + off[:, None]).reshape(-1)
-        target = u * tot[:, None] + off[:, None]  # (B, L)
-        idx = xp.searchsorted(flat, target.reshape(-1), side="left").reshape(target.shape)
-        return xp.clip(idx - (row * n)[:, None], 0, n - 1)
+        return _draw(pot, u, xp)
 
     first = draw(w64, xp.asarray(u_first)[:, None] * (1 - 1e-12))[:, 0]
     centres[:, 0, :] = _gather(xt, first[:, None], xp)[:, 0, :]
@@ -907,9 +978,81 @@ def _kmeans_pp(
         xp.minimum(d, closest[:, None, :], out=d)
         dw = d if w is None else d * w[:, None, :]
         best = xp.argmin(xp.sum(dw, axis=2, dtype=xp.float64), axis=1)  # (B,)
-        closest = xp.take_along_axis(d, best[:, None, None], axis=1)[:, 0, :]
-        centres[:, j, :] = xp.take_along_axis(cand_xyz, best[:, None, None], axis=1)[:, 0, :]
+        closest = d[row, best]
+        centres[:, j, :] = cand_xyz[row, best]
     return centres
+
+
+def _draw(pot: Array, u: Array, xp: Any) -> Array:
+    """Inverse-CDF sampling, (B, N) weights ``pot`` and (B, L) uniforms ``u`` -> (B, L)
+    indices: per row, the first index whose cumulative sum is >= u * total."""
+    b, n = pot.shape
+    cum = xp.cumsum(pot, axis=1)  # (B, N) float64
+    tot = cum[:, -1]
+    # Rows made one increasing sequence (row r offset by the totals of rows before it)
+    # for one flat searchsorted.
+    off = xp.cumsum(tot) - tot
+    flat = (cum + off[:, None]).reshape(-1)
+    target = u * tot[:, None] + off[:, None]  # (B, L)
+    idx = xp.searchsorted(flat, target.reshape(-1), side="left").reshape(target.shape)
+    return xp.clip(idx - (xp.arange(b) * n)[:, None], 0, n - 1)
+
+
+def _swap_block(
+    pts: Array,
+    w: Array | None,
+    cen: Array,
+    thresh: Array,
+    n_iter: Array,
+    u: Array,
+    *,
+    swap_iter: int,
+    xp: Any,
+) -> tuple[Array, Array]:
+    """One swap for each problem of a batch: its least useful centre (the one whose removal
+    raises the inertia least) is moved to the best of ``L`` points drawn, like a greedy
+    k-means++ step, from the points' distances without it (uniforms ``u`` (b, L)), then at
+    most ``swap_iter`` Lloyd iterations run; the swapped centres win when their inertia
+    is lower."""
+    b, _, n = pts.shape
+    k = cen.shape[1]
+    if k < 2:
+        return cen, n_iter
+    ones_w = xp.ones((b, n), dtype=xp.float32) if w is None else w
+    sq = xp.sum(pts * pts, axis=1)
+    x4 = xp.concatenate([pts, xp.ones_like(pts[:, :1, :])], axis=1)
+    d = _product_distances(x4, cen, xp)  # (b, k, N): |c|^2 - 2 x.c
+    d1 = d[:, 0].copy()
+    d2 = xp.full_like(d1, xp.inf)
+    for j in range(1, k):
+        d2 = xp.minimum(d2, xp.maximum(d1, d[:, j]))
+        d1 = xp.minimum(d1, d[:, j])
+    onehot = (d == d1[:, None, :]).astype(xp.float32)
+    gain = ones_w * (d2 - d1)  # (b, N)
+    util = xp.matmul(onehot, gain[:, :, None])[:, :, 0]  # (b, k)
+    rm = xp.argmin(util, axis=1)  # (b,)
+    d1 += sq
+    d2 += sq
+    mine = xp.take_along_axis(onehot, rm[:, None, None], axis=1)[:, 0, :] > 0
+    d_after = xp.maximum(xp.where(mine, d2, d1), 0.0)  # (b, N)
+    old = xp.sum(xp.maximum(d1, 0.0) * ones_w, axis=1, dtype=xp.float64)
+    cand = _draw(d_after.astype(xp.float64) * ones_w, xp.asarray(u), xp)  # (b, L)
+    cand_xyz = _gather(pts, cand, xp)  # (b, L, 3)
+    dc = _product_distances(x4, cand_xyz, xp)
+    dc += sq[:, None, :]
+    xp.maximum(dc, 0.0, out=dc)
+    xp.minimum(dc, d_after[:, None, :], out=dc)
+    best = xp.argmin(xp.matmul(dc, ones_w[:, :, None])[:, :, 0], axis=1)
+    new_c = xp.where(
+        (xp.arange(k)[None, :] == rm[:, None])[:, :, None],
+        xp.take_along_axis(cand_xyz, best[:, None, None], axis=1),
+        cen,
+    ).astype(xp.float32)
+    new_c, more, _ = _lloyd(pts, new_c, thresh, swap_iter, xp, w, sq_norms=sq)
+    dn = _product_distances(x4, new_c, xp)
+    new = xp.sum(xp.maximum(xp.min(dn, axis=1) + sq, 0.0) * ones_w, axis=1, dtype=xp.float64)
+    better = new < old
+    return xp.where(better[:, None, None], new_c, cen), n_iter + xp.where(better, more, 0)
 
 
 def _gather(xt: Array, idx: Array, xp: Any) -> Array:
