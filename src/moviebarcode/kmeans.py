@@ -147,6 +147,8 @@ def batched_kmeans(
     neighbour_iter: int | None = DEFAULT_NEIGHBOUR_ITER,
     neighbour_rounds: int = DEFAULT_NEIGHBOUR_ROUNDS,
     swaps: int = 0,
+    carry: int = 1,
+    pp_trials: int | None = None,
     coarse_swaps: int = 0,
     swap_iter: int = 4,
     swap_after: bool = True,
@@ -242,7 +244,7 @@ def batched_kmeans(
 
     # All randomness, for the whole batch, drawn on the host up front.
     rng = np.random.default_rng(seed)
-    n_trials = 2 + int(math.log(k))
+    n_trials = 2 + int(math.log(k)) if pp_trials is None else pp_trials
     u_first = rng.random((n_frames, n_init), dtype=np.float64)
     u_trials = rng.random((n_frames, n_init, max(k - 1, 0), n_trials), dtype=np.float64)
     u_cswap = rng.random((n_frames, max(coarse_swaps, 0), n_trials), dtype=np.float64)
@@ -276,6 +278,7 @@ def batched_kmeans(
             u_trials=u_trials[start:stop],
             u_swap=u_cswap[start:stop],
             xp=xp,
+            carry=carry,
         )
 
     pool = None
@@ -408,6 +411,7 @@ def _search_block(
     u_trials: np.ndarray,
     u_swap: np.ndarray,
     xp: Any,
+    carry: int = 1,
 ) -> _Search:
     """First pass over one block of frames ``x`` (b, P, 3): coresets, restarts, the best one
     converged on the fine coreset; see :func:`batched_kmeans`."""
@@ -430,7 +434,7 @@ def _search_block(
 
     if bin_bits is not None and coarse_bits is not None and coarse_bits < bin_bits:
         # Restarts on a coarser coreset, made from the fine one.
-        seed_pts, seed_w = _bin(pts, w, 1 << (3 * coarse_bits), xp)
+        seed_pts, seed_w = _bin(pts, w, round(8.0**coarse_bits), xp)
     else:
         seed_pts, seed_w = pts, w
     # Restarts as a bigger batch: problem r * b + f is restart r of frame f.
@@ -447,11 +451,18 @@ def _search_block(
     centres, n_iter, inertia = _lloyd(
         pts_r, centres, thresh_r, bin_iter, xp, w_r, want_inertia=n_init > 1
     )
+    m = max(1, min(carry, n_init))
     if n_init > 1:
-        # Inertia of each restart (at its last assignment) picks the best.
-        pick = _best_of(inertia, n_init, xp)  # first restart on ties
+        # Inertia of each restart (at its last assignment) picks the best m.
+        order = xp.argsort(inertia.reshape(n_init, b), axis=0, kind="stable")[:m]  # (m, b)
+        pick = (order * b + xp.arange(b)[None, :]).reshape(-1)
         centres = centres[pick]
         n_iter = n_iter[pick]
+    if m > 1:
+        pts_m, w_m, thresh_m = _rep(pts, m, xp), _rep(w, m, xp), _rep(thresh, m, xp)
+        centres, more, fit = _lloyd(pts_m, centres, thresh_m, fine_iter, xp, w_m, want_inertia=True)
+        pick = _best_of(fit, m, xp)
+        centres, n_iter = centres[pick], (n_iter + more)[pick]
     for s_i in range(u_swap.shape[1]):
         centres, n_iter = _swap_block(
             seed_pts, seed_w, centres, thresh, n_iter, u_swap[:, s_i], swap_iter=bin_iter, xp=xp
@@ -459,7 +470,7 @@ def _search_block(
     # The best restart goes on: on the fine coreset for at most fine_iter iterations
     # (the neighbour rounds and the pixel steps follow), on pixels to convergence.
     more_iter = max_iter - bin_iter if bin_bits is None else min(max_iter - bin_iter, fine_iter)
-    if more_iter > 0:
+    if more_iter > 0 and m == 1:
         centres, more, _ = _lloyd(pts, centres, thresh, more_iter, xp, w)
         n_iter = n_iter + more
     return _Search(
