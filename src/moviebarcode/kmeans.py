@@ -64,17 +64,18 @@ import numpy as np
 Array = Any
 """A NumPy or CuPy array."""
 
-DEFAULT_N_INIT = 4
-DEFAULT_BIN_BITS: int | None = 5
-DEFAULT_BIN_ITER: int | None = 12
+DEFAULT_N_INIT = 8
+DEFAULT_CARRY = 3
+DEFAULT_BIN_BITS: float | None = 5
+DEFAULT_BIN_ITER: int | None = 8
 DEFAULT_FINE_ITER: int | None = 5
 DEFAULT_REFINE_ITER: int | None = None
 DEFAULT_REFINE_TOL: float | None = 1e-6
-DEFAULT_COARSE_BITS: int | None = 4
+DEFAULT_COARSE_BITS: float | None = 3.5
 DEFAULT_NEIGHBOURS = 2
 DEFAULT_NEIGHBOUR_ITER: int | None = 2
 DEFAULT_NEIGHBOUR_ROUNDS = 2
-ALGORITHM_VERSION = 4
+ALGORITHM_VERSION = 5
 """Bumped whenever the defaults or the algorithm change the results (cached results name it)."""
 _NUMPY_BLOCK_ELEMENTS = 8 * 14_400
 """Pixels (frames x pixels per frame) per block on NumPy: keeps temporaries in cache."""
@@ -137,21 +138,16 @@ def batched_kmeans(
     tol: float = 1e-4,
     seed: int = 0,
     xp: Any = None,
-    bin_bits: int | None = DEFAULT_BIN_BITS,
+    bin_bits: float | None = DEFAULT_BIN_BITS,
     bin_iter: int | None = DEFAULT_BIN_ITER,
     fine_iter: int | None = DEFAULT_FINE_ITER,
-    coarse_bits: int | None = DEFAULT_COARSE_BITS,
+    coarse_bits: float | None = DEFAULT_COARSE_BITS,
     refine_iter: int | None = DEFAULT_REFINE_ITER,
     refine_tol: float | None = DEFAULT_REFINE_TOL,
     neighbours: int = DEFAULT_NEIGHBOURS,
     neighbour_iter: int | None = DEFAULT_NEIGHBOUR_ITER,
     neighbour_rounds: int = DEFAULT_NEIGHBOUR_ROUNDS,
-    swaps: int = 0,
-    carry: int = 1,
-    pp_trials: int | None = None,
-    coarse_swaps: int = 0,
-    swap_iter: int = 4,
-    swap_after: bool = True,
+    carry: int = DEFAULT_CARRY,
     block_frames: int | None = None,
     n_threads: int | None = None,
 ) -> KMeansResult:
@@ -233,7 +229,7 @@ def batched_kmeans(
         raise ValueError(f"k must be at least 1, got {k}")
     if n_init < 1:
         raise ValueError(f"n_init must be at least 1, got {n_init}")
-    if bin_bits is not None and not 1 <= int(bin_bits) <= 8:
+    if bin_bits is not None and not 1 <= bin_bits <= 8:
         raise ValueError(f"bin_bits must be None or 1 to 8, got {bin_bits}")
     x = xp.asarray(pixels, dtype=xp.float32)
     if x.ndim != 3 or x.shape[2] != 3:
@@ -244,11 +240,9 @@ def batched_kmeans(
 
     # All randomness, for the whole batch, drawn on the host up front.
     rng = np.random.default_rng(seed)
-    n_trials = 2 + int(math.log(k)) if pp_trials is None else pp_trials
+    n_trials = 2 + int(math.log(k))
     u_first = rng.random((n_frames, n_init), dtype=np.float64)
     u_trials = rng.random((n_frames, n_init, max(k - 1, 0), n_trials), dtype=np.float64)
-    u_cswap = rng.random((n_frames, max(coarse_swaps, 0), n_trials), dtype=np.float64)
-    u_swap = rng.random((max(swaps, 0), n_frames, n_trials), dtype=np.float64)
 
     if block_frames is None:
         if xp is np:
@@ -269,14 +263,13 @@ def batched_kmeans(
             k,
             n_init=n_init,
             max_iter=max_iter,
-            bin_bits=None if bin_bits is None else int(bin_bits),
+            bin_bits=None if bin_bits is None else float(bin_bits),
             bin_iter=bin_iter,
             fine_iter=fine_iter,
             coarse_bits=coarse_bits,
             tol=tol,
             u_first=u_first[start:stop],
             u_trials=u_trials[start:stop],
-            u_swap=u_cswap[start:stop],
             xp=xp,
             carry=carry,
         )
@@ -302,29 +295,6 @@ def batched_kmeans(
             others = first[near[:, start:stop]]  # (m, b, k, 3)
             return _neighbour_block(found[i], others, neighbour_iter=neighbour_iter, xp=xp)
 
-        def swap_all(s_i: int) -> None:
-            def one(i: int):
-                start = starts[i]
-                stop = min(start + block_frames, n_frames)
-                f = found[i]
-                return _swap_block(
-                    f.pts,
-                    f.w,
-                    f.centres,
-                    f.thresh,
-                    f.n_iter,
-                    u_swap[s_i, start:stop],
-                    swap_iter=swap_iter,
-                    xp=xp,
-                )
-
-            won = each(one, range(len(starts)))
-            for f, (centres, n_iter) in zip(found, won, strict=True):
-                f.centres, f.n_iter = centres, n_iter
-
-        if not swap_after:
-            for s_i in range(swaps):
-                swap_all(s_i)
         for _ in range(neighbour_rounds if reach > 0 else 0):
             # Every block starts from the previous round's winners of the whole batch.
             first = xp.concatenate([f.centres for f in found], axis=0)  # (F, k, 3)
@@ -332,9 +302,6 @@ def batched_kmeans(
             for f, (centres, n_iter) in zip(found, won, strict=True):
                 f.centres, f.n_iter = centres, n_iter
 
-        if swap_after:
-            for s_i in range(swaps):
-                swap_all(s_i)
         # The last pass, on every pixel, centred on each frame's mean (small norms: small
         # rounding errors in distances from matrix products). Each block is assigned to
         # its centres, then the Lloyd iterations that settle the bins split between
@@ -402,16 +369,15 @@ def _search_block(
     *,
     n_init: int,
     max_iter: int,
-    bin_bits: int | None,
+    bin_bits: float | None,
     bin_iter: int,
     fine_iter: int,
-    coarse_bits: int | None,
+    coarse_bits: float | None,
     tol: float,
     u_first: np.ndarray,
     u_trials: np.ndarray,
-    u_swap: np.ndarray,
     xp: Any,
-    carry: int = 1,
+    carry: int,
 ) -> _Search:
     """First pass over one block of frames ``x`` (b, P, 3): coresets, restarts, the best one
     converged on the fine coreset; see :func:`batched_kmeans`."""
@@ -423,7 +389,7 @@ def _search_block(
         mean = xp.mean(pts, axis=2, keepdims=True)
         var = xp.mean((pts - mean) ** 2, axis=2)  # (b, 3)
     else:
-        pts, w = _bin(xt, None, 1 << (3 * bin_bits), xp)
+        pts, w = _bin(xt, None, round(8.0**bin_bits), xp)
         total = xp.sum(w, axis=1)[:, None]  # (b, 1): the pixel count
         mean = xp.sum(pts * w[:, None, :], axis=2) / total  # (b, 3)
         var = xp.sum(w[:, None, :] * (pts - mean[:, :, None]) ** 2, axis=2) / total
@@ -451,28 +417,34 @@ def _search_block(
     centres, n_iter, inertia = _lloyd(
         pts_r, centres, thresh_r, bin_iter, xp, w_r, want_inertia=n_init > 1
     )
-    m = max(1, min(carry, n_init))
+    # The best restarts go on: on the fine coreset for at most fine_iter iterations (the
+    # neighbour rounds and the pixel steps follow), on pixels to convergence. With a
+    # coarser coreset for the restarts, its ranking is rough: the best ``carry`` of them
+    # go on, and the fine coreset picks among them.
+    more_iter = max_iter - bin_iter if bin_bits is None else min(max_iter - bin_iter, fine_iter)
+    m = max(1, min(carry, n_init)) if seed_pts is not pts else 1
     if n_init > 1:
-        # Inertia of each restart (at its last assignment) picks the best m.
+        # Inertia of each restart (at its last assignment) ranks them (first on ties).
         order = xp.argsort(inertia.reshape(n_init, b), axis=0, kind="stable")[:m]  # (m, b)
         pick = (order * b + xp.arange(b)[None, :]).reshape(-1)
         centres = centres[pick]
         n_iter = n_iter[pick]
-    if m > 1:
-        pts_m, w_m, thresh_m = _rep(pts, m, xp), _rep(w, m, xp), _rep(thresh, m, xp)
-        centres, more, fit = _lloyd(pts_m, centres, thresh_m, fine_iter, xp, w_m, want_inertia=True)
-        pick = _best_of(fit, m, xp)
-        centres, n_iter = centres[pick], (n_iter + more)[pick]
-    for s_i in range(u_swap.shape[1]):
-        centres, n_iter = _swap_block(
-            seed_pts, seed_w, centres, thresh, n_iter, u_swap[:, s_i], swap_iter=bin_iter, xp=xp
+    if more_iter > 0:
+        centres, more, fit = _lloyd(
+            _rep(pts, m, xp),
+            centres,
+            _rep(thresh, m, xp),
+            more_iter,
+            xp,
+            _rep(w, m, xp),
+            want_inertia=m > 1,
         )
-    # The best restart goes on: on the fine coreset for at most fine_iter iterations
-    # (the neighbour rounds and the pixel steps follow), on pixels to convergence.
-    more_iter = max_iter - bin_iter if bin_bits is None else min(max_iter - bin_iter, fine_iter)
-    if more_iter > 0 and m == 1:
-        centres, more, _ = _lloyd(pts, centres, thresh, more_iter, xp, w)
         n_iter = n_iter + more
+        if m > 1:
+            pick = _best_of(fit, m, xp)
+            centres, n_iter = centres[pick], n_iter[pick]
+    elif m > 1:
+        centres, n_iter = centres[:b], n_iter[:b]
     return _Search(
         pts=pts,
         w=w,
@@ -1007,63 +979,6 @@ def _draw(pot: Array, u: Array, xp: Any) -> Array:
     target = u * tot[:, None] + off[:, None]  # (B, L)
     idx = xp.searchsorted(flat, target.reshape(-1), side="left").reshape(target.shape)
     return xp.clip(idx - (xp.arange(b) * n)[:, None], 0, n - 1)
-
-
-def _swap_block(
-    pts: Array,
-    w: Array | None,
-    cen: Array,
-    thresh: Array,
-    n_iter: Array,
-    u: Array,
-    *,
-    swap_iter: int,
-    xp: Any,
-) -> tuple[Array, Array]:
-    """One swap for each problem of a batch: its least useful centre (the one whose removal
-    raises the inertia least) is moved to the best of ``L`` points drawn, like a greedy
-    k-means++ step, from the points' distances without it (uniforms ``u`` (b, L)), then at
-    most ``swap_iter`` Lloyd iterations run; the swapped centres win when their inertia
-    is lower."""
-    b, _, n = pts.shape
-    k = cen.shape[1]
-    if k < 2:
-        return cen, n_iter
-    ones_w = xp.ones((b, n), dtype=xp.float32) if w is None else w
-    sq = xp.sum(pts * pts, axis=1)
-    x4 = xp.concatenate([pts, xp.ones_like(pts[:, :1, :])], axis=1)
-    d = _product_distances(x4, cen, xp)  # (b, k, N): |c|^2 - 2 x.c
-    d1 = d[:, 0].copy()
-    d2 = xp.full_like(d1, xp.inf)
-    for j in range(1, k):
-        d2 = xp.minimum(d2, xp.maximum(d1, d[:, j]))
-        d1 = xp.minimum(d1, d[:, j])
-    onehot = (d == d1[:, None, :]).astype(xp.float32)
-    gain = ones_w * (d2 - d1)  # (b, N)
-    util = xp.matmul(onehot, gain[:, :, None])[:, :, 0]  # (b, k)
-    rm = xp.argmin(util, axis=1)  # (b,)
-    d1 += sq
-    d2 += sq
-    mine = xp.take_along_axis(onehot, rm[:, None, None], axis=1)[:, 0, :] > 0
-    d_after = xp.maximum(xp.where(mine, d2, d1), 0.0)  # (b, N)
-    old = xp.sum(xp.maximum(d1, 0.0) * ones_w, axis=1, dtype=xp.float64)
-    cand = _draw(d_after.astype(xp.float64) * ones_w, xp.asarray(u), xp)  # (b, L)
-    cand_xyz = _gather(pts, cand, xp)  # (b, L, 3)
-    dc = _product_distances(x4, cand_xyz, xp)
-    dc += sq[:, None, :]
-    xp.maximum(dc, 0.0, out=dc)
-    xp.minimum(dc, d_after[:, None, :], out=dc)
-    best = xp.argmin(xp.matmul(dc, ones_w[:, :, None])[:, :, 0], axis=1)
-    new_c = xp.where(
-        (xp.arange(k)[None, :] == rm[:, None])[:, :, None],
-        xp.take_along_axis(cand_xyz, best[:, None, None], axis=1),
-        cen,
-    ).astype(xp.float32)
-    new_c, more, _ = _lloyd(pts, new_c, thresh, swap_iter, xp, w, sq_norms=sq)
-    dn = _product_distances(x4, new_c, xp)
-    new = xp.sum(xp.maximum(xp.min(dn, axis=1) + sq, 0.0) * ones_w, axis=1, dtype=xp.float64)
-    better = new < old
-    return xp.where(better[:, None, None], new_c, cen), n_iter + xp.where(better, more, 0)
 
 
 def _gather(xt: Array, idx: Array, xp: Any) -> Array:
