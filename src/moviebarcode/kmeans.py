@@ -16,12 +16,14 @@ loops are over clusters, seeding steps, iterations and cache-sized blocks of fra
    mean of its pixels, weighted by their count (k-means on these is k-means on the
    pixels, up to a constant, wherever a cube's pixels share a cluster); typical film
    frames at 160x90 give 1,000-2,500 bins for 14,400 pixels, grey frames a few hundred;
-2. a coarser coreset (``8**coarse_bits`` cubes) of that one, a few hundred points;
+2. a coarser coreset (``8**coarse_bits`` cubes) of that one, one or two hundred points;
 3. ``n_init`` greedy weighted k-means++ seedings (``2 + int(log(k))`` local trials per
    step, like scikit-learn) on the coarse coreset, each refined by at most
    ``bin_iter`` Lloyd iterations there, all restarts as one bigger batch;
-4. the restart with the lowest coarse inertia goes on by at most ``fine_iter`` Lloyd
-   iterations on the fine coreset;
+4. the ``carry`` restarts with the lowest coarse inertia go on by at most ``fine_iter``
+   Lloyd iterations on the fine coreset, and the lowest inertia there picks one (the
+   coarse coreset ranks restarts too roughly to pick the best on its own: a restart
+   that will be best on the pixels is often second or third there);
 5. neighbour starts (a second pass, once every frame of the batch has its step-4
    centres): the centres of the ``neighbours`` frames before and after it in the batch
    start at most ``neighbour_iter`` more Lloyd runs on the frame's fine coreset, and the
@@ -41,13 +43,14 @@ loops are over clusters, seeding steps, iterations and cache-sized blocks of fra
 
 Lloyd iterations compute only the problems still moving. A frame's result depends on
 the other frames of its batch (its neighbours), never on the blocking or the threads.
-Measured on 2 CPU cores (``scripts/bench render cache/bbb.zarr --sample 200 --n-init 12``,
-k=8, 7,158 frames of 160x90, through ``render.cluster_frames`` in two processes): 1.33 ms
-per frame, 66 times faster than scikit-learn's ``KMeans(n_init=20)`` (88 ms in that run),
-at a mean inertia 0.03% above its own and at or below it on 70% of the frames; with
-``n_init=12``, 1.88 ms per frame (47 times faster) at a mean inertia within 0.003% of its own. When
-frames are unrelated (in random order), the neighbour starts do not help, and the mean
-inertia is about 0.3% above scikit-learn's.
+Measured on 2 CPU cores (``scripts/bench render cache/bbb.zarr --sample 200``, k=8,
+7,158 frames of 160x90, through ``render.cluster_frames`` in two processes), twice:
+1.05 and 1.03 ms per frame, 94 times faster than scikit-learn's ``KMeans(n_init=20)``
+(98 and 96 ms), at a mean inertia 0.004% below its own, at or below it on 74% of the frames.
+On 2,000 other frames of that film the mean inertia is within 0.001% of scikit-learn's
+``KMeans(n_init=20)`` (1.00000), at or below it on 75% of the frames. When frames are
+unrelated (in random order), the neighbour starts do not help, and the mean inertia is
+about 0.17% above scikit-learn's.
 """
 
 from __future__ import annotations
@@ -155,8 +158,8 @@ def batched_kmeans(
 
     One k-means problem per frame, solved for all frames at once (see the module
     docstring for the algorithm). The defaults give a mean inertia on film frames
-    within about 0.03% of scikit-learn's ``KMeans(init='k-means++', n_init=20)``
-    (within about 0.3% for unrelated frames, which get nothing from their neighbours).
+    within about 0.01% of scikit-learn's ``KMeans(init='k-means++', n_init=20)``
+    (within about 0.2% for unrelated frames, which get nothing from their neighbours).
 
     Parameters
     ----------
@@ -165,9 +168,10 @@ def batched_kmeans(
         CIELAB). NumPy or CuPy; other float dtypes are converted to float32.
     k : int
         Number of clusters per frame, >= 1.
-    n_init : int, default=4
-        Number of k-means++ seedings per frame (on the coarse coreset); the one with the
-        lowest inertia there is refined.
+    n_init : int, default=8
+        Number of k-means++ seedings per frame (on the coarse coreset); the ``carry``
+        with the lowest inertia there go on to the fine coreset, where the lowest
+        inertia picks one.
     max_iter : int, default=100
         Most Lloyd iterations per phase.
     tol : float, default=1e-4
@@ -179,19 +183,23 @@ def batched_kmeans(
         result, on NumPy and on CuPy.
     xp : module, optional
         ``numpy`` or ``cupy``; derived from ``pixels`` when omitted.
-    bin_bits : int or None, default=5
+    bin_bits : float or None, default=5
         The coreset has at most about ``8**bin_bits`` bins per frame (1 to 8).
         ``None``: no coreset, every phase on all pixels (slow; exact k-means).
-    bin_iter : int or None, default=12
+    bin_iter : int or None, default=8
         Most Lloyd iterations of each restart on the coarse coreset (capped by
         ``max_iter``); ``None``: until convergence or ``max_iter``.
     fine_iter : int or None, default=5
-        Most Lloyd iterations of the best restart on the fine coreset (the neighbour
-        rounds and the pixel steps go on from there); ``None``: until convergence.
+        Most Lloyd iterations of the carried restarts on the fine coreset (the
+        neighbour rounds and the pixel steps go on from there); ``None``: until
+        convergence.
         Without a coreset (``bin_bits=None``) the best restart always converges.
-    coarse_bits : int or None, default=4
+    coarse_bits : float or None, default=3.5
         The restarts' coreset has at most about ``8**coarse_bits`` bins; ``None`` or
         ``>= bin_bits``: the restarts run on the fine coreset.
+    carry : int, default=3
+        Restarts (the best on the coarse coreset) that go on to the fine coreset, where
+        the best one is picked; 1 when the restarts run on the fine coreset already.
     refine_iter : int or None, default=None
         Most Lloyd iterations on all pixels after the coreset phases (capped by
         ``max_iter``); ``None``: until convergence (``refine_tol``) or ``max_iter``.
