@@ -737,10 +737,9 @@ def _lloyd(
     (see :func:`_assign`) for weighted points (coresets; the caller may give their squared
     norms ``sq_norms`` (B, N), computed once) and for unweighted points whose squared
     norms are given; other unweighted points (pixels) get the exact, channel-by-channel
-    distances. Returns
-    the centres, the iterations done, (B,) int32, and the weighted inertia at the last
-    assignment, (B,) float64 (of the centres before the last update; ``inf`` when
-    ``max_iter`` is 0).
+    distances. Returns the centres, the iterations done, (B,) int32, and, with
+    ``want_inertia``, the weighted inertia at the last assignment, (B,) float64 (of the
+    centres before the last update; ``inf`` when ``max_iter`` is 0), else None.
     """
     b, k, _ = centres.shape
     inertia = xp.full(b, xp.inf, dtype=xp.float64)
@@ -946,11 +945,17 @@ def _kmeans_pp(
     w64 = xp.ones((b, n), dtype=xp.float64) if w is None else w.astype(xp.float64)
     # Rows of cumulative sums, made one increasing sequence (row r offset by the
     # totals of rows before it) for one flat searchsorted.
-
     row = xp.arange(b)
 
     def draw(pot: Array, u: Array) -> Array:
-        return _draw(pot, u, xp)
+        """Inverse-CDF sampling: per row, the first index whose cumsum is >= u * total."""
+        cum = xp.cumsum(pot, axis=1)  # (B, N) float64
+        tot = cum[:, -1]
+        off = xp.cumsum(tot) - tot
+        flat = (cum + off[:, None]).reshape(-1)
+        target = u * tot[:, None] + off[:, None]  # (B, L)
+        idx = xp.searchsorted(flat, target.reshape(-1), side="left").reshape(target.shape)
+        return xp.clip(idx - (row * n)[:, None], 0, n - 1)
 
     first = draw(w64, xp.asarray(u_first)[:, None] * (1 - 1e-12))[:, 0]
     centres[:, 0, :] = _gather(xt, first[:, None], xp)[:, 0, :]
@@ -972,21 +977,6 @@ def _kmeans_pp(
         closest = d[row, best]
         centres[:, j, :] = cand_xyz[row, best]
     return centres
-
-
-def _draw(pot: Array, u: Array, xp: Any) -> Array:
-    """Inverse-CDF sampling, (B, N) weights ``pot`` and (B, L) uniforms ``u`` -> (B, L)
-    indices: per row, the first index whose cumulative sum is >= u * total."""
-    b, n = pot.shape
-    cum = xp.cumsum(pot, axis=1)  # (B, N) float64
-    tot = cum[:, -1]
-    # Rows made one increasing sequence (row r offset by the totals of rows before it)
-    # for one flat searchsorted.
-    off = xp.cumsum(tot) - tot
-    flat = (cum + off[:, None]).reshape(-1)
-    target = u * tot[:, None] + off[:, None]  # (B, L)
-    idx = xp.searchsorted(flat, target.reshape(-1), side="left").reshape(target.shape)
-    return xp.clip(idx - (xp.arange(b) * n)[:, None], 0, n - 1)
 
 
 def _gather(xt: Array, idx: Array, xp: Any) -> Array:
