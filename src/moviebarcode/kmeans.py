@@ -473,28 +473,21 @@ def _neighbour_block(
     Lloyd iterations so far (b,)."""
     b = found.centres.shape[0]
     m = others.shape[0]
-    pts_r, w_r = _rep(found.pts, m + 1, xp), _rep(found.w, m + 1, xp)
-    # The points' squared norms, once (not once per candidate); exact distances on pixels.
-    sq = None if w_r is None else _rep(xp.sum(found.pts * found.pts, axis=1), m + 1, xp)
+    # The points' squared norms, once (not once per start); exact distances on pixels.
+    sq = None if found.w is None else xp.sum(found.pts * found.pts, axis=1)
     # Each start's inertia at its last assignment (before its last update) ranks it: no
     # extra pass over the starts; the frame's own centres get theirs from one pass.
     cand, more, fit = _lloyd(
-        pts_r[b:],
+        _rep(found.pts, m, xp),
         others.reshape((m * b,) + others.shape[2:]),
         _rep(found.thresh, m, xp),
         neighbour_iter,
         xp,
-        None if w_r is None else w_r[b:],
-        sq_norms=None if sq is None else sq[b:],
+        _rep(found.w, m, xp),
+        sq_norms=_rep(sq, m, xp),
         want_inertia=True,
     )
-    _, min_d = _assign(
-        found.pts if sq is None else pts_r[:b],
-        found.centres,
-        xp,
-        None if sq is None else sq[:b],
-        check_ties=False,
-    )
+    _, min_d = _assign(found.pts, found.centres, xp, sq, check_ties=False)
     own = xp.sum(min_d if found.w is None else min_d * found.w, axis=1, dtype=xp.float64)
     cand = xp.concatenate([found.centres, cand], axis=0)  # ((m + 1) b, k, 3): own first
     pick = _best_of(xp.concatenate([own, fit]), m + 1, xp)  # own centres on ties
@@ -534,12 +527,12 @@ def _pixel_start(
     onehot = (d == d1[:, None, :]).astype(xp.float32)
     sq = xp.sum(xc * xc, axis=1)  # (b, P)
     # One product gives each cluster's sums and count, another each pixel's cluster.
-    s32 = xp.matmul(xt, xp.transpose(onehot, (0, 2, 1)))  # (b, 4, k)
-    if k > 1 and bool(xp.any(xp.sum(s32[:, 3, :], axis=1) > n + 0.5)):
+    s32 = _cluster_sums(xt, onehot, xp)  # (b, k, 4)
+    if k > 1 and bool(xp.any(xp.sum(s32[:, :, 3], axis=1) > n + 0.5)):
         # Pixels equally near two centres: keep only the first, as argmin would.
         onehot, _ = _assign(xc, centres, xp, sq)
-        s32 = xp.matmul(xt, xp.transpose(onehot, (0, 2, 1)))
-    sums[...] = xp.transpose(s32, (0, 2, 1))
+        s32 = _cluster_sums(xt, onehot, xp)
+    sums[...] = s32
     d2 += sq
     d1 += sq
     xp.sqrt(xp.maximum(d2, 0.0, out=d2), out=slack)
@@ -709,6 +702,13 @@ def _assign(
     return eq.astype(xp.float32), min_d
 
 
+def _cluster_sums(pw: Array, onehot: Array, xp: Any) -> Array:
+    """Each cluster's sums of the rows of ``pw`` (B, 4, N) (weighted coordinates and the
+    weight) over its points, from the one-hot assignment ``onehot`` (B, k, N): (B, k, 4).
+    One product, in the orientation NumPy computes fastest ((B, 4, N) @ (B, N, k))."""
+    return xp.transpose(xp.matmul(pw, xp.transpose(onehot, (0, 2, 1))), (0, 2, 1))
+
+
 def _product_distances(xt: Array, centres: Array, xp: Any) -> Array:
     """``|c|^2 - 2 x.c`` (B, k, N) from one matrix product, for points ``xt`` (B, 4, N)
     whose fourth row is ones and ``centres`` (B, k, 3)."""
@@ -745,8 +745,8 @@ def _lloyd(
     inertia = xp.full(b, xp.inf, dtype=xp.float64)
     n_iter = xp.zeros(b, dtype=xp.int32)
     cluster = xp.arange(k)[None, :]
-    # Per point: its coordinates times its weight, and its weight, channel-first (B, 4, N)
-    # (the cluster sums are one product with the one-hot assignment, fastest this way).
+    # Per point: its coordinates times its weight, and its weight, channel-first (B, 4, N),
+    # for the cluster sums (see _cluster_sums).
     ones = xp.ones(xt.shape[::2], dtype=xp.float32) if w is None else w
     pw = xp.concatenate([xt * ones[:, None, :], ones[:, None, :]], axis=1)
     if sq_norms is None and w is not None:
@@ -761,12 +761,12 @@ def _lloyd(
     active = xp.ones(b, dtype=bool)
     for _ in range(max_iter):
         onehot, min_d = _assign(cur_x, cur_c, xp, cur_sq, check_ties=False)
-        sums = xp.transpose(xp.matmul(cur_pw, xp.transpose(onehot, (0, 2, 1))), (0, 2, 1))
+        sums = _cluster_sums(cur_pw, onehot, xp)
         counts = sums[:, :, 3]  # (B', k)
         if cur_sq is not None and k > 1 and bool(xp.any(xp.sum(counts, axis=1) > cur_total)):
             # A point counted twice (equally near two centres): redo with ties broken.
             onehot, min_d = _assign(cur_x, cur_c, xp, cur_sq)
-            sums = xp.transpose(xp.matmul(cur_pw, xp.transpose(onehot, (0, 2, 1))), (0, 2, 1))
+            sums = _cluster_sums(cur_pw, onehot, xp)
             counts = sums[:, :, 3]
         if want_inertia:
             wd = min_d if w is None else min_d * cur_pw[:, 3]
@@ -837,8 +837,10 @@ def _pixel_lloyd(
     is below the frame's total of ``2 m`` since then are computed again (1-2% of them per
     iteration, on film frames), and the cluster sums are updated with the pixels that
     changed cluster. So each iteration gives what a plain Lloyd iteration gives, for the
-    cost of a pass over the slacks. Same stopping rule as :func:`_lloyd`; an empty
-    cluster keeps its centre. ``slack``, ``label`` and ``sums`` are updated in place.
+    cost of a pass over the slacks. A frame has converged once its centres moved by at
+    most ``thresh``, as in :func:`_lloyd`, but converged frames leave the working set
+    only when at least half of it has converged: until then they go on iterating. An
+    empty cluster keeps its centre. ``slack``, ``label`` and ``sums`` are updated in place.
 
     Returns the centres (F, k, 3) float32, the iterations done (F,) int32, each cluster's
     share of its frame's pixels (F, k) float32 and each frame's inertia (F,) float64.
