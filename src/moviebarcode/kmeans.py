@@ -861,17 +861,24 @@ def _pixel_lloyd(
         f = frames[cand // n]
         base = f * (3 * n) + cand % n
         x = [flat_x[base + ch * n] for ch in range(3)]  # 3 x (M,)
-        # The candidates' centres, (k, 3, M): one gather from the centres as columns.
-        cf = xp.take(xp.transpose(c, (1, 2, 0)).astype(xp.float32), f, axis=2)
+        # The candidates' centres, (k, 3, M): the candidates come frame by frame, so each
+        # frame's centres (as columns) are repeated once per candidate of the frame.
+        ct = xp.transpose(c[frames], (1, 2, 0)).astype(xp.float32)  # (k, 3, F')
+        cf = xp.repeat(ct, xp.bincount(cand // n, minlength=frames.shape[0]), axis=2)
         m1 = m2 = near = None
         for j in range(k):
-            dj = (x[0] - cf[j, 0]) ** 2 + (x[1] - cf[j, 1]) ** 2 + (x[2] - cf[j, 2]) ** 2
+            dj = x[0] - cf[j, 0]
+            dj *= dj
+            for ch in (1, 2):
+                t = x[ch] - cf[j, ch]
+                t *= t
+                dj += t
             if j == 0:
                 m1, m2, near = dj, xp.full_like(dj, xp.inf), xp.zeros(dj.shape, dtype=xp.int32)
             else:
-                m2 = xp.minimum(m2, xp.maximum(m1, dj))
-                near = xp.where(dj < m1, xp.int32(j), near)
-                m1 = xp.minimum(m1, dj)
+                xp.minimum(m2, xp.maximum(m1, dj), out=m2)
+                near[dj < m1] = j
+                xp.minimum(m1, dj, out=m1)
         flat_slack = slack.reshape(-1)
         flat_slack[cand] = xp.sqrt(m2) - xp.sqrt(m1) + drift[f]
         flat_label = label.reshape(-1)
@@ -915,11 +922,13 @@ def _pixel_lloyd(
     centres = c.astype(xp.float32)
     shares = (sums[:, :, 3] / n).astype(xp.float32)
     # Each pixel's squared distance to its centre, exactly.
-    flat_c = centres.reshape(-1, 3)
+    flat_label = label.reshape(-1)
     inertia = xp.zeros(n_frames, dtype=xp.float64)
     for ch in range(3):
-        d = xc[:, ch, :] - flat_c[:, ch][label]
-        inertia += xp.sum(d * d, axis=1, dtype=xp.float64)
+        d = xp.reshape(xp.take(centres[:, :, ch].reshape(-1), flat_label), label.shape)
+        d -= xc[:, ch, :]
+        d *= d
+        inertia += xp.sum(d, axis=1, dtype=xp.float64)
     return centres, n_iter, shares, inertia
 
 
