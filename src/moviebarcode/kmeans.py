@@ -297,18 +297,27 @@ def batched_kmeans(
         reach = min(int(neighbours), n_frames - 1)
         near = xp.asarray(_neighbour_index(n_frames, reach)) if reach > 0 else None  # (m, F)
 
-        def neighbour(i: int, first: Array) -> tuple[Array, Array]:
+        def neighbour(i: int, first: Array, moved: Array | None) -> tuple[Array, Array, Array]:
             start = starts[i]
             stop = min(start + block_frames, n_frames)
-            others = first[near[:, start:stop]]  # (m, b, k, 3)
-            return _neighbour_block(found[i], others, neighbour_iter=neighbour_iter, xp=xp)
+            sources = near[:, start:stop]  # (m, b)
+            return _neighbour_block(
+                found[i],
+                first[sources],  # (m, b, k, 3)
+                None if moved is None else moved[sources],
+                neighbour_iter=neighbour_iter,
+                xp=xp,
+            )
 
+        moved = None  # (F,) the frames whose centres the last round changed; None: all
         for _ in range(neighbour_rounds if reach > 0 else 0):
             # Every block starts from the previous round's winners of the whole batch.
             first = xp.concatenate([f.centres for f in found], axis=0)  # (F, k, 3)
-            won = each(functools.partial(neighbour, first=first), range(len(starts)))
-            for f, (centres, n_iter) in zip(found, won, strict=True):
+            step = functools.partial(neighbour, first=first, moved=moved)
+            won = each(step, range(len(starts)))
+            for f, (centres, n_iter, _) in zip(found, won, strict=True):
                 f.centres, f.n_iter = centres, n_iter
+            moved = _cat([changed for _, _, changed in won], xp)
 
         # The last pass, on every pixel, centred on each frame's mean (small norms: small
         # rounding errors in distances from matrix products). Each block is assigned to
@@ -464,35 +473,56 @@ def _search_block(
 
 
 def _neighbour_block(
-    found: _Search, others: Array, *, neighbour_iter: int, xp: Any
-) -> tuple[Array, Array]:
+    found: _Search, others: Array, moved: Array | None, *, neighbour_iter: int, xp: Any
+) -> tuple[Array, Array, Array]:
     """Neighbour starts for one block of frames: ``others`` (m, b, k, 3) more starting
     centres per frame (its neighbours' centres). Each runs at most ``neighbour_iter``
     Lloyd iterations on the frame's fine coreset; the centres with the lowest coreset
-    inertia, the frame's own included, win. Returns the winners (b, k, 3) and their
-    Lloyd iterations so far (b,)."""
+    inertia, the frame's own included, win. ``moved`` (m, b) bool, if given, says which
+    starts are new: a start that the previous round tried already (its neighbour's centres
+    did not change) is not run again, since the frame's own centres, that round's winner,
+    are at least as good. Returns the winners (b, k, 3), their Lloyd iterations so far
+    (b,) and whether each frame's centres changed (b,) bool."""
     b = found.centres.shape[0]
     m = others.shape[0]
+    starts = others.reshape((m * b,) + others.shape[2:])
+    sel = None if moved is None else xp.nonzero(moved.reshape(-1))[0]  # run: r * b + f
+    if sel is not None and sel.shape[0] == 0:
+        return found.centres, found.n_iter, xp.zeros(b, dtype=bool)
+
+    def per_start(a: Array | None) -> Array | None:
+        """``a`` (b, ...) for each start run: m copies, or the rows of the frames in sel."""
+        if a is None or sel is None:
+            return _rep(a, m, xp)
+        return a[sel % b]
+
     # The points' squared norms, once (not once per start); exact distances on pixels.
     sq = None if found.w is None else xp.sum(found.pts * found.pts, axis=1)
     # Each start's inertia at its last assignment (before its last update) ranks it: no
     # extra pass over the starts; the frame's own centres get theirs from one pass.
     cand, more, fit = _lloyd(
-        _rep(found.pts, m, xp),
-        others.reshape((m * b,) + others.shape[2:]),
-        _rep(found.thresh, m, xp),
+        per_start(found.pts),
+        starts if sel is None else starts[sel],
+        per_start(found.thresh),
         neighbour_iter,
         xp,
-        _rep(found.w, m, xp),
-        sq_norms=_rep(sq, m, xp),
+        per_start(found.w),
+        sq_norms=per_start(sq),
         want_inertia=True,
     )
+    if sel is not None:
+        # The starts not run never win: inertia inf.
+        ran = (cand, more, fit)
+        cand = xp.zeros(starts.shape, dtype=cand.dtype)
+        more = xp.zeros(m * b, dtype=more.dtype)
+        fit = xp.full(m * b, xp.inf, dtype=fit.dtype)
+        cand[sel], more[sel], fit[sel] = ran
     _, min_d = _assign(found.pts, found.centres, xp, sq, check_ties=False)
     own = xp.sum(min_d if found.w is None else min_d * found.w, axis=1, dtype=xp.float64)
     cand = xp.concatenate([found.centres, cand], axis=0)  # ((m + 1) b, k, 3): own first
     pick = _best_of(xp.concatenate([own, fit]), m + 1, xp)  # own centres on ties
     more = xp.concatenate([xp.zeros(b, dtype=more.dtype), more])
-    return cand[pick], found.n_iter + more[pick]
+    return cand[pick], found.n_iter + more[pick], pick >= b
 
 
 def _cat(arrays: list[Array], xp: Any) -> Array:
