@@ -348,6 +348,8 @@ def batched_kmeans(
         thresh = (pixel_tol * _cat([f.spread for f in found], xp)).astype(xp.float32)
         centres_c, more, shares, inertia = _pixel_lloyd(
             xc,
+            x,
+            mu,
             slack,
             label,
             sums,
@@ -848,6 +850,8 @@ def _lloyd(
 
 def _pixel_lloyd(
     xc: Array,
+    x: Array,
+    mu: Array,
     slack: Array,
     label: Array,
     sums: Array,
@@ -862,26 +866,33 @@ def _pixel_lloyd(
     cluster (Hamerly's algorithm, with one bound per pixel).
 
     A pixel's slack is its distance to its second-nearest centre minus its distance to its
-    nearest one, when last computed. When a frame's centres move by at most ``m``, the
-    slack of each of its pixels shrinks by at most ``2 m``; only the pixels whose slack
-    is below the frame's total of ``2 m`` since then are computed again (1-2% of them per
+    nearest one, when last computed. When a frame's centres move, the slack of each of its
+    pixels shrinks by at most its own centre's shift plus the largest shift of the others,
+    so by at most ``m``, the sum of the two largest shifts; only the pixels whose slack is
+    below the frame's total of ``m`` since then are computed again (1-2% of them per
     iteration, on film frames), and the cluster sums are updated with the pixels that
     changed cluster. So each iteration gives what a plain Lloyd iteration gives, for the
-    cost of a pass over the slacks. A frame has converged once its centres moved by at
-    most ``thresh``, as in :func:`_lloyd`, but converged frames leave the working set
-    only when at least half of it has converged: until then they go on iterating. An
-    empty cluster keeps its centre. ``slack``, ``label`` and ``sums`` are updated in place.
+    cost of a pass over the slacks. The candidates' pixels are read from ``x`` (F, P, 3),
+    the pixels before centring on their frame's mean ``mu`` (F, 1, 3). A frame has
+    converged once its centres moved by at most ``thresh``, as in :func:`_lloyd`, but
+    converged frames leave the working set only when at least half of it has converged:
+    until then they go on iterating. An empty cluster keeps its centre. ``slack``,
+    ``label`` and ``sums`` are updated in place.
 
     Returns the centres (F, k, 3) float32, the iterations done (F,) int32, each cluster's
     share of its frame's pixels (F, k) float32 and each frame's inertia (F,) float64.
     """
     n_frames, _, n = xc.shape
     k = centres.shape[1]
-    flat_x = xc.reshape(-1)
+    # The candidates' pixels are gathered as rows of the pixel-major input (one cache line
+    # per pixel, not one per channel); their distances are to the centres moved back by
+    # the frame's mean.
+    rows_x = x.reshape(-1, 3)
+    mu64 = mu.reshape(-1, 1, 3).astype(xp.float64)
     flat_sums = sums.reshape(-1, 4)
     c = centres.astype(xp.float64)
     n_iter = xp.zeros(n_frames, dtype=xp.int32)
-    drift = xp.zeros(n_frames, dtype=xp.float32)  # each frame's 2 m, summed
+    drift = xp.zeros(n_frames, dtype=xp.float32)  # each frame's m, summed
 
     def reassign(frames: Array, slack: Array, label: Array) -> None:
         """Compute again the pixels of ``frames`` whose slack is below their drift."""
@@ -889,25 +900,25 @@ def _pixel_lloyd(
         if cand.shape[0] == 0:
             return
         f = frames[cand // n]
-        base = f * (3 * n) + cand % n
-        x = [flat_x[base + ch * n] for ch in range(3)]  # 3 x (M,)
-        # The candidates' centres, (k, 3, M): the candidates come frame by frame, so each
-        # frame's centres (as columns) are repeated once per candidate of the frame.
-        ct = xp.transpose(c[frames], (1, 2, 0)).astype(xp.float32)  # (k, 3, F')
+        pts = xp.ascontiguousarray(xp.take(rows_x, f * n + cand % n, axis=0).T)  # (3, M)
+        # The candidates' centres, (k, 3, M), not centred (as the pixels): the candidates
+        # come frame by frame, so each frame's centres (as columns) are repeated once per
+        # candidate of the frame.
+        ct = xp.transpose((c + mu64)[frames], (1, 2, 0)).astype(xp.float32)  # (k, 3, F')
         cf = xp.repeat(ct, xp.bincount(cand // n, minlength=frames.shape[0]), axis=2)
         m1 = m2 = near = None
         for j in range(k):
-            dj = x[0] - cf[j, 0]
+            dj = pts[0] - cf[j, 0]
             dj *= dj
             for ch in (1, 2):
-                t = x[ch] - cf[j, ch]
+                t = pts[ch] - cf[j, ch]
                 t *= t
                 dj += t
             if j == 0:
                 m1, m2, near = dj, xp.full_like(dj, xp.inf), xp.zeros(dj.shape, dtype=xp.int32)
             else:
                 xp.minimum(m2, xp.maximum(m1, dj), out=m2)
-                near[dj < m1] = j
+                near = xp.where(dj < m1, xp.int32(j), near)
                 xp.minimum(m1, dj, out=m1)
         flat_slack = slack.reshape(-1)
         flat_slack[cand] = xp.sqrt(m2) - xp.sqrt(m1) + drift[f]
@@ -919,8 +930,10 @@ def _pixel_lloyd(
             return
         flat_label[cand[moved]] = to[moved]
         was, to = was[moved], to[moved]
-        for ch, v in enumerate([*x, None]):
-            v = xp.ones(moved.shape, dtype=xp.float64) if v is None else v[moved].astype(xp.float64)
+        # The sums are of the centred pixels.
+        centred = pts[:, moved].astype(xp.float64) - xp.transpose(mu64[f[moved], 0])
+        for ch, v in enumerate([*centred, None]):
+            v = xp.ones(moved.shape, dtype=xp.float64) if v is None else v
             flat_sums[:, ch] += xp.bincount(to, weights=v, minlength=flat_sums.shape[0])
             flat_sums[:, ch] -= xp.bincount(was, weights=v, minlength=flat_sums.shape[0])
 
@@ -933,7 +946,10 @@ def _pixel_lloyd(
         delta2 = xp.sum((new - old) ** 2, axis=2)  # (F', k)
         c[frames] = new
         n_iter[frames] += 1
-        drift[frames] += 2.0 * xp.sqrt(xp.max(delta2, axis=1)).astype(xp.float32)
+        # A pixel's slack shrinks by at most its own centre's shift plus the largest shift
+        # of the others: at most the two largest shifts together.
+        top = xp.sqrt(xp.sort(delta2, axis=1)[:, -2:]) if k > 1 else 2.0 * xp.sqrt(delta2)
+        drift[frames] += xp.sum(top, axis=1).astype(xp.float32)
         moving = xp.sum(delta2, axis=1) > thresh[frames]
         n_moving = int(xp.sum(moving))
         if n_moving == 0:
