@@ -304,10 +304,20 @@ def test_agrees_with_sklearn_on_a_real_clip(tmp_path):
     assert close.mean() >= 0.7
 
 
-def test_worker_processes_give_the_same_result(tmp_path):
-    """The numpy engine's batches in worker processes: the same clustering as in this process,
-    byte for byte, in order."""
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_worker_processes_give_the_same_result(tmp_path, monkeypatch, method):
+    """The numpy engine's batches in worker processes, forked or spawned: the same clustering
+    as in this process, byte for byte, in order."""
+    import multiprocessing
+
+    from moviebarcode import render as render_module
     from moviebarcode.render import cluster_frames
+
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} here")
+    monkeypatch.setattr(
+        render_module, "worker_context", lambda: multiprocessing.get_context(method)
+    )
 
     request = PrepRequest(every=48, chunk_frames=4)
     store = prep(DATA / "bbb_trailer_h264.mp4", request, output=tmp_path / "t.zarr").store
@@ -328,6 +338,27 @@ def test_worker_processes_give_the_same_result(tmp_path):
         opts = RenderOptions(cluster=params, jobs=jobs, batch_frames=4, recompute=True)
         render(store, opts, output=tmp_path / f"j{jobs}.png")
     assert (tmp_path / "j1.png").read_bytes() == (tmp_path / "j2.png").read_bytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+def test_workers_fork_only_over_known_threads(halves):
+    """Worker processes are forked while the only other threads are zarr's (a fresh interpreter
+    that has read a store), and spawned while any other thread runs."""
+    code = (
+        "import sys, threading\n"
+        "from moviebarcode.render import worker_context\n"
+        "from moviebarcode.store import FrameStore\n"
+        "s = FrameStore.open(sys.argv[1]); s.frames[:1]\n"
+        "assert any(t.name.startswith('asyncio_') for t in threading.enumerate())\n"
+        "print(worker_context().get_start_method())\n"
+        "stop = threading.Event()\n"
+        "t = threading.Thread(target=stop.wait, name='elsewhere'); t.start()\n"
+        "print(worker_context().get_start_method()); stop.set(); t.join()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(halves)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["fork", "spawn"]
 
 
 def test_average_and_squeeze_are_cached(halves, tmp_path, monkeypatch):

@@ -250,9 +250,10 @@ def cluster_frames(
     looking at or writing the cache. With ``jobs`` > 1 the numpy engine runs whole batches
     in that many worker processes (the CLI's default: :func:`default_jobs`); None or 1: in
     this process, on threads. The result is the same whatever ``jobs``, since each batch is
-    clustered alone with its own seed. Worker processes are started with ``spawn``, which
-    imports the calling script again: a script that passes ``jobs`` > 1 must keep its work
-    under ``if __name__ == "__main__":``.
+    clustered alone with its own seed. Worker processes are forked where that is safe (see
+    :func:`worker_context`), else started with ``spawn``, which imports the calling script
+    again: a script that passes ``jobs`` > 1 should keep its work under
+    ``if __name__ == "__main__":``.
 
     Returns centres (n, k, 3) float32 sRGB, shares (n, k), inertia (n,) and the result's
     metadata."""
@@ -301,16 +302,13 @@ def _cluster_in_processes(
     processes that read their batches from the store themselves (at most two batches in
     flight per worker)."""
     import itertools
-    import multiprocessing
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     if load is not None:
         load.method = "zarr (worker processes)"
-    # spawn: this process has threads (frame prefetch), which fork does not copy safely.
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
     pending: deque = deque()
     todo = iter(ranges)
 
@@ -335,6 +333,35 @@ def _cluster_in_processes(
             yield start, result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+_FORK_SAFE_THREADS = ("zarr_io", "zarr_pool", "asyncio_")
+"""Prefixes of the names of threads that may run while this process forks: zarr's IO loop and
+its executors' threads, idle while the main thread forks, which a forked child never uses (zarr
+drops its loop and executor in the child and makes new ones)."""
+
+
+def worker_context():
+    """The multiprocessing context for the clustering workers. ``fork`` on Linux when this is
+    the main thread and the only others are known to be safe to fork over (zarr's IO loop and
+    its executors, which zarr itself replaces in the child, and tqdm's progress monitor, which
+    the child never uses): a forked worker starts at once, where a spawned one spends about
+    half a second importing Python modules (several percent of a whole render). ``spawn``
+    otherwise: other threads may hold locks the child would need, and macOS and Windows have
+    no safe fork."""
+    import multiprocessing
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
+        try:
+            from tqdm._monitor import TMonitor
+        except ImportError:  # pragma: no cover - tqdm is a dependency
+            TMonitor = ()  # noqa: N806
+        others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+        if all(t.name.startswith(_FORK_SAFE_THREADS) or isinstance(t, TMonitor) for t in others):
+            return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def _cluster_range(path: str, start: int, stop: int, params: ClusterParams):
