@@ -353,7 +353,7 @@ def test_bounded_pixel_lloyd_is_plain_lloyd(film_frames, n_iter):
     state = _pixel_start(xc, (start - mu).astype(np.float32), 0, np)
     never = np.zeros(len(pixels), np.float32)  # threshold 0: every iteration runs
     centres, iters, shares, inertia = _pixel_lloyd(
-        xc, pixels, mu, *state, start - mu, never, n_iter, np
+        pixels, mu, *state, start - mu, never, n_iter, np
     )
     want = reference_lloyd(pixels, start, n_iter)
     np.testing.assert_allclose(centres + mu, want, atol=2e-3)

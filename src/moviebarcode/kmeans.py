@@ -80,6 +80,8 @@ DEFAULT_NEIGHBOUR_ITER: int | None = 2
 DEFAULT_NEIGHBOUR_ROUNDS = 2
 ALGORITHM_VERSION = 5
 """Bumped whenever the defaults or the algorithm change the results (cached results name it)."""
+_DRAW_BLOCK = 32
+"""Points per block in the two-step inverse-CDF draws of k-means++."""
 _NUMPY_BLOCK_ELEMENTS = 8 * 14_400
 """Pixels (frames x pixels per frame) per block on NumPy: keeps temporaries in cache."""
 
@@ -324,7 +326,6 @@ def batched_kmeans(
         # its centres, then the Lloyd iterations that settle the bins split between
         # clusters run on the whole batch at once (few pixels move: the loop's overhead
         # is shared).
-        xc = xp.empty((n_frames, 3, n_pixels), dtype=xp.float32)
         mu = xp.empty((n_frames, 1, 3), dtype=xp.float32)
         centres_c = xp.empty((n_frames, k, 3), dtype=xp.float32)
         slack = xp.empty((n_frames, n_pixels), dtype=xp.float32)
@@ -333,8 +334,7 @@ def batched_kmeans(
 
         def start_block(i: int) -> None:
             block = slice(starts[i], min(starts[i] + block_frames, n_frames))
-            xb = xc[block]
-            xb[...] = xp.transpose(x[block], (0, 2, 1))
+            xb = xp.ascontiguousarray(xp.transpose(x[block], (0, 2, 1)))
             m = xp.mean(xb, axis=2, keepdims=True)  # (b, 3, 1)
             xb -= m
             mu[block] = xp.transpose(m, (0, 2, 1))
@@ -347,7 +347,6 @@ def batched_kmeans(
         pixel_tol = tol if refine_tol is None else refine_tol
         thresh = (pixel_tol * _cat([f.spread for f in found], xp)).astype(xp.float32)
         centres_c, more, shares, inertia = _pixel_lloyd(
-            xc,
             x,
             mu,
             slack,
@@ -849,7 +848,6 @@ def _lloyd(
 
 
 def _pixel_lloyd(
-    xc: Array,
     x: Array,
     mu: Array,
     slack: Array,
@@ -860,10 +858,11 @@ def _pixel_lloyd(
     max_iter: int,
     xp: Any,
 ) -> tuple[Array, Array, Array, Array]:
-    """Lloyd iterations on the pixels ``xc`` (F, 3, P) of a batch, from the assignment of
+    """Lloyd iterations on the pixels ``x`` (F, P, 3) of a batch, from the assignment of
     :func:`_pixel_start` (``slack``, ``label``, ``sums``) to ``centres`` (F, k, 3), then
-    the final assignment of every pixel. Bounds skip the pixels that cannot have changed
-    cluster (Hamerly's algorithm, with one bound per pixel).
+    the final assignment of every pixel. The centres and the sums are centred on each
+    frame's mean ``mu`` (F, 1, 3), as :func:`_pixel_start` made them. Bounds skip the
+    pixels that cannot have changed cluster (Hamerly's algorithm, with one bound per pixel).
 
     A pixel's slack is its distance to its second-nearest centre minus its distance to its
     nearest one, when last computed. When a frame's centres move, the slack of each of its
@@ -872,17 +871,16 @@ def _pixel_lloyd(
     below the frame's total of ``m`` since then are computed again (1-2% of them per
     iteration, on film frames), and the cluster sums are updated with the pixels that
     changed cluster. So each iteration gives what a plain Lloyd iteration gives, for the
-    cost of a pass over the slacks. The candidates' pixels are read from ``x`` (F, P, 3),
-    the pixels before centring on their frame's mean ``mu`` (F, 1, 3). A frame has
-    converged once its centres moved by at most ``thresh``, as in :func:`_lloyd`, but
-    converged frames leave the working set only when at least half of it has converged:
-    until then they go on iterating. An empty cluster keeps its centre. ``slack``,
-    ``label`` and ``sums`` are updated in place.
+    cost of a pass over the slacks. A frame has converged once its centres moved by at
+    most ``thresh``, as in :func:`_lloyd`, but converged frames leave the working set only
+    when at least half of it has converged: until then they go on iterating. An empty
+    cluster keeps its centre. ``slack``, ``label`` and ``sums`` are updated in place.
 
     Returns the centres (F, k, 3) float32, the iterations done (F,) int32, each cluster's
     share of its frame's pixels (F, k) float32 and each frame's inertia (F,) float64.
     """
-    n_frames, _, n = xc.shape
+
+    n_frames, n = slack.shape
     k = centres.shape[1]
     # The candidates' pixels are gathered as rows of the pixel-major input (one cache line
     # per pixel, not one per channel); their distances are to the centres moved back by
@@ -967,14 +965,16 @@ def _pixel_lloyd(
     reassign(everyone, slack, label)
     centres = c.astype(xp.float32)
     shares = (sums[:, :, 3] / n).astype(xp.float32)
-    # Each pixel's squared distance to its centre, exactly.
-    flat_label = label.reshape(-1)
-    inertia = xp.zeros(n_frames, dtype=xp.float64)
-    for ch in range(3):
-        d = xp.reshape(xp.take(centres[:, :, ch].reshape(-1), flat_label), label.shape)
-        d -= xc[:, ch, :]
+    # Each pixel's squared distance to its centre, exactly, block by block of frames.
+    table = (centres + mu).reshape(-1, 3)  # (F k, 3): the centres, not centred
+    inertia = xp.empty(n_frames, dtype=xp.float64)
+    step = max(1, _NUMPY_BLOCK_ELEMENTS // n) if xp is np else n_frames
+    for s in range(0, n_frames, step):
+        e = min(s + step, n_frames)
+        d = xp.take(table, label[s:e].reshape(-1), axis=0)  # ((e - s) P, 3)
+        d -= rows_x[s * n : e * n]
         d *= d
-        inertia += xp.sum(d, axis=1, dtype=xp.float64)
+        inertia[s:e] = xp.sum(d.reshape(e - s, -1), axis=1, dtype=xp.float64)
     return centres, n_iter, shares, inertia
 
 
@@ -998,39 +998,60 @@ def _kmeans_pp(
     (B, k, 3) float32 centres, all data points.
     """
     b, _, n = xt.shape
+    xt = xp.ascontiguousarray(xt)
     centres = xp.empty((b, k, 3), dtype=xp.float32)
     w64 = xp.ones((b, n), dtype=xp.float64) if w is None else w.astype(xp.float64)
-    # Rows of cumulative sums, made one increasing sequence (row r offset by the
-    # totals of rows before it) for one flat searchsorted.
     row = xp.arange(b)
+    rows = row[:, None]
+    g = _DRAW_BLOCK
+    blocks_n = -(-n // g)
+    tri = xp.asarray(np.triu(np.ones((g, g))))  # cumulative sums in a block, by one product
 
     def draw(pot: Array, u: Array) -> Array:
-        """Inverse-CDF sampling: per row, the first index whose cumsum is >= u * total."""
-        cum = xp.cumsum(pot, axis=1)  # (B, N) float64
-        tot = cum[:, -1]
-        off = xp.cumsum(tot) - tot
-        flat = (cum + off[:, None]).reshape(-1)
-        target = u * tot[:, None] + off[:, None]  # (B, L)
-        idx = xp.searchsorted(flat, target.reshape(-1), side="left").reshape(target.shape)
-        return xp.clip(idx - (row * n)[:, None], 0, n - 1)
+        """Inverse-CDF sampling: per row of ``pot`` (B, N), for each ``u`` (B, L), the first
+        index whose cumulative sum is >= u * total; in two steps (which block of g points,
+        then where in it), since a cumulative sum along a row is a slow sequential loop."""
+        if blocks_n * g != n:
+            pot = xp.concatenate([pot, xp.zeros((b, blocks_n * g - n), dtype=pot.dtype)], 1)
+        blocks = pot.reshape(b, blocks_n, g)
+        block_sum = xp.sum(blocks, axis=2)  # (B, nb)
+        block_cum = xp.cumsum(block_sum, axis=1)
+        target = u * block_cum[:, -1:]  # (B, L)
+        blk = xp.sum(block_cum[:, None, :] < target[:, :, None], axis=2)
+        blk = xp.minimum(blk, blocks_n - 1)  # (B, L)
+        before = block_cum[rows, blk] - block_sum[rows, blk]
+        inside = xp.matmul(blocks[rows, blk], tri)  # (B, L, g)
+        at = xp.sum(inside + before[:, :, None] < target[:, :, None], axis=2)
+        return xp.minimum(blk * g + xp.minimum(at, g - 1), n - 1)
 
+    flat_x = xt.reshape(-1)
+    channel = (row[:, None, None] * (3 * n) + xp.arange(3)[None, :, None] * n).astype(xp.int64)
+
+    def points(idx: Array) -> Array:
+        """The points ``idx`` (B, L) of each problem, (B, L, 3)."""
+        return xp.transpose(flat_x[channel + idx[:, None, :]], (0, 2, 1))
+
+    # Each point as (x, y, z, 1, |x|^2) and each candidate as (-2c, |c|^2, 1): one product
+    # gives their squared distances; another, with the weights, each candidate's potential.
+    sq_norms = xp.sum(xt * xt, axis=1, keepdims=True)  # (B, 1, N)
+    xa = xp.concatenate([xt, xp.ones_like(sq_norms), sq_norms], axis=1)  # (B, 5, N)
+    wcol = (xp.ones((b, n), dtype=xp.float32) if w is None else w)[:, :, None]  # (B, N, 1)
     first = draw(w64, xp.asarray(u_first)[:, None] * (1 - 1e-12))[:, 0]
-    centres[:, 0, :] = _gather(xt, first[:, None], xp)[:, 0, :]
-    sq_norms = xp.sum(xt * xt, axis=1)  # (B, N)
+    centres[:, 0, :] = points(first[:, None])[:, 0, :]
     closest = _sq_distances(xt, centres[:, :1, :])[:, 0, :]  # (B, N)
     u = xp.asarray(u_trials)
     for j in range(1, k):
         # A point already chosen (distance 0) is never picked unless all are 0.
         cand = draw(closest * w64, u[:, j - 1, :])  # (B, L)
-        cand_xyz = _gather(xt, cand, xp)  # (B, L, 3)
-        d = xp.matmul(cand_xyz, xt)  # (B, L, N): |x|^2 - 2 x.c + |c|^2
-        d *= -2.0
-        d += xp.sum(cand_xyz * cand_xyz, axis=2)[:, :, None]
-        d += sq_norms[:, None, :]
+        cand_xyz = points(cand)  # (B, L, 3)
+        ones = xp.ones(cand_xyz.shape[:2] + (1,), dtype=xp.float32)
+        aug = xp.concatenate(
+            [-2.0 * cand_xyz, xp.sum(cand_xyz * cand_xyz, axis=2, keepdims=True), ones], axis=2
+        )
+        d = xp.matmul(aug, xa)  # (B, L, N): |c|^2 - 2 x.c + |x|^2
         xp.maximum(d, 0.0, out=d)
         xp.minimum(d, closest[:, None, :], out=d)
-        dw = d if w is None else d * w[:, None, :]
-        best = xp.argmin(xp.sum(dw, axis=2, dtype=xp.float64), axis=1)  # (B,)
+        best = xp.argmin(xp.matmul(d, wcol)[:, :, 0], axis=1)  # (B,)
         closest = d[row, best]
         centres[:, j, :] = cand_xyz[row, best]
     return centres
