@@ -426,14 +426,14 @@ def _search_block(
         _rep(seed_pts, n_init, xp),
         _rep(seed_w, n_init, xp),
         _rep(thresh, n_init, xp),
-    )
+    )  # the points' copies for the seeding; Lloyd shares one set of points per frame
     u_first_r = np.ascontiguousarray(u_first.T).reshape(-1)
     u_trials_r = np.ascontiguousarray(u_trials.transpose(1, 0, 2, 3)).reshape(
         (n_init * b,) + u_trials.shape[2:]
     )
     centres = _kmeans_pp(pts_r, k, u_first_r, u_trials_r, xp, w_r)
     centres, n_iter, inertia = _lloyd(
-        pts_r, centres, thresh_r, bin_iter, xp, w_r, want_inertia=n_init > 1
+        seed_pts, centres, thresh_r, bin_iter, xp, seed_w, want_inertia=n_init > 1
     )
     # The best restarts go on: on the fine coreset for at most fine_iter iterations (the
     # neighbour rounds and the pixel steps follow), on pixels to convergence. With a
@@ -449,13 +449,7 @@ def _search_block(
         n_iter = n_iter[pick]
     if more_iter > 0:
         centres, more, fit = _lloyd(
-            _rep(pts, m, xp),
-            centres,
-            _rep(thresh, m, xp),
-            more_iter,
-            xp,
-            _rep(w, m, xp),
-            want_inertia=m > 1,
+            pts, centres, _rep(thresh, m, xp), more_iter, xp, w, want_inertia=m > 1
         )
         n_iter = n_iter + more
         if m > 1:
@@ -491,10 +485,11 @@ def _neighbour_block(
     if sel is not None and sel.shape[0] == 0:
         return found.centres, found.n_iter, xp.zeros(b, dtype=bool)
 
-    def per_start(a: Array | None) -> Array | None:
-        """``a`` (b, ...) for each start run: m copies, or the rows of the frames in sel."""
+    def per_start(a: Array | None, copies: bool = True) -> Array | None:
+        """``a`` (b, ...) for each start run: m copies (or ``a`` itself, shared by the m
+        starts, without ``copies``), or the rows of the frames in sel."""
         if a is None or sel is None:
-            return _rep(a, m, xp)
+            return _rep(a, m, xp) if copies else a
         return a[sel % b]
 
     # The points' squared norms, once (not once per start); exact distances on pixels.
@@ -502,13 +497,13 @@ def _neighbour_block(
     # Each start's inertia at its last assignment (before its last update) ranks it: no
     # extra pass over the starts; the frame's own centres get theirs from one pass.
     cand, more, fit = _lloyd(
-        per_start(found.pts),
+        per_start(found.pts, copies=False),
         starts if sel is None else starts[sel],
         per_start(found.thresh),
         neighbour_iter,
         xp,
-        per_start(found.w),
-        sq_norms=per_start(sq),
+        per_start(found.w, copies=False),
+        sq_norms=per_start(sq, copies=False),
         want_inertia=True,
     )
     if sel is not None:
@@ -729,22 +724,49 @@ def _assign(
         for j in range(1, k):
             eq[:, j] &= ~seen
             seen |= eq[:, j]
-    min_d = xp.maximum(part + sq_norms, 0.0)
+    min_d = xp.maximum(_shared_add(part, sq_norms), 0.0)
     return eq.astype(xp.float32), min_d
 
 
 def _cluster_sums(pw: Array, onehot: Array, xp: Any) -> Array:
     """Each cluster's sums of the rows of ``pw`` (B, 4, N) (weighted coordinates and the
     weight) over its points, from the one-hot assignment ``onehot`` (B, k, N): (B, k, 4).
-    One product, in the orientation NumPy computes fastest ((B, 4, N) @ (B, N, k))."""
-    return xp.transpose(xp.matmul(pw, xp.transpose(onehot, (0, 2, 1))), (0, 2, 1))
+    One product, in the orientation NumPy computes fastest ((B, 4, N) @ (B, N, k)). ``pw``
+    may hold the points of b problems only, shared by B / b groups (see :func:`_lloyd`)."""
+    big, k, n = onehot.shape
+    groups = _groups(pw, big)
+    onehot_t = xp.transpose(onehot.reshape(groups, -1, k, n), (0, 1, 3, 2))
+    sums = xp.matmul(pw, onehot_t)  # (groups, b, 4, k)
+    return xp.transpose(sums, (0, 1, 3, 2)).reshape(big, k, 4)
 
 
 def _product_distances(xt: Array, centres: Array, xp: Any) -> Array:
     """``|c|^2 - 2 x.c`` (B, k, N) from one matrix product, for points ``xt`` (B, 4, N)
-    whose fourth row is ones and ``centres`` (B, k, 3)."""
+    whose fourth row is ones and ``centres`` (B, k, 3); ``xt`` may hold the points of b
+    problems only, shared by B / b groups of problems (see :func:`_lloyd`)."""
+    big, k, _ = centres.shape
     aug = xp.concatenate([-2.0 * centres, xp.sum(centres * centres, axis=2)[:, :, None]], 2)
-    return xp.matmul(aug, xt)
+    d = xp.matmul(aug.reshape(_groups(xt, big), -1, k, 4), xt)  # (groups, b, k, N)
+    return d.reshape(big, k, xt.shape[2])
+
+
+def _groups(shared: Array, big: int) -> int:
+    """How many groups of problems share the rows of ``shared`` (b, ...) in a batch of ``big``
+    problems laid out as :func:`_rep` lays them out (problem r * b + f uses row f)."""
+    b = shared.shape[0]
+    if big % b:
+        raise ValueError(f"{big} problems cannot share {b} point sets")
+    return big // b
+
+
+def _shared_add(a: Array, shared: Array) -> Array:
+    """``a`` (B, N) plus ``shared`` (b, N), row f of ``shared`` going to problems r * b + f."""
+    return (a.reshape(_groups(shared, a.shape[0]), *shared.shape) + shared).reshape(a.shape)
+
+
+def _shared_mul(a: Array, shared: Array) -> Array:
+    """``a`` (B, N) times ``shared`` (b, N), as :func:`_shared_add`."""
+    return (a.reshape(_groups(shared, a.shape[0]), *shared.shape) * shared).reshape(a.shape)
 
 
 def _lloyd(
@@ -757,7 +779,9 @@ def _lloyd(
     sq_norms: Array | None = None,
     want_inertia: bool = False,
 ) -> tuple[Array, Array, Array | None]:
-    """Lloyd iterations on points ``xt`` (B, 3, N) of weights ``w`` (B, N) (or all 1).
+    """Lloyd iterations of ``centres`` (B, k, 3) on points ``xt`` (b, 3, N) of weights ``w``
+    (b, N) (or all 1): one point set per problem (b = B), or point set f shared by problems
+    f, b + f, 2 b + f, ... (B = m b, the layout of :func:`_rep`, without its copies).
 
     A problem stops moving once the squared shift of its centres is at most ``thresh``
     (B,); the loop ends when all have stopped or after ``max_iter`` iterations. Only
@@ -766,13 +790,16 @@ def _lloyd(
     iteration, like scikit-learn does; when every point sits on a centre (fewer
     distinct colours than k) it keeps its centre. Distances come from one matrix product
     (see :func:`_assign`) for weighted points (coresets; the caller may give their squared
-    norms ``sq_norms`` (B, N), computed once) and for unweighted points whose squared
+    norms ``sq_norms`` (b, N), computed once) and for unweighted points whose squared
     norms are given; other unweighted points (pixels) get the exact, channel-by-channel
     distances. Returns the centres, the iterations done, (B,) int32, and, with
     ``want_inertia``, the weighted inertia at the last assignment, (B,) float64 (of the
     centres before the last update; ``inf`` when ``max_iter`` is 0), else None.
     """
     b, k, _ = centres.shape
+    if _groups(xt, b) > 1 and w is None and sq_norms is None:
+        xt = _rep(xt, _groups(xt, b), xp)  # exact distances: each problem's own points
+    sets = xt.shape[0]  # point sets: problem r * sets + f clusters set f
     inertia = xp.full(b, xp.inf, dtype=xp.float64)
     n_iter = xp.zeros(b, dtype=xp.int32)
     cluster = xp.arange(k)[None, :]
@@ -785,7 +812,8 @@ def _lloyd(
     if sq_norms is not None:
         # A fourth row of ones: the distances come from one product (see _assign).
         xt = xp.concatenate([xt, xp.ones_like(xt[:, :1, :])], axis=1)
-    total = xp.sum(ones, axis=1) * 1.000001 + 0.5  # (B,): above it, a point counted twice
+    # (B,): above it, a point counted twice
+    total = _rep(xp.sum(ones, axis=1) * 1.000001 + 0.5, b // sets, xp)
     centres = centres.astype(xp.float32)
     idx = None  # problems of the working set (None: all)
     cur_x, cur_pw, cur_sq, cur_c, cur_t, cur_total = xt, pw, sq_norms, centres, thresh, total
@@ -800,7 +828,7 @@ def _lloyd(
             sums = _cluster_sums(cur_pw, onehot, xp)
             counts = sums[:, :, 3]
         if want_inertia:
-            wd = min_d if w is None else min_d * cur_pw[:, 3]
+            wd = min_d if w is None else _shared_mul(min_d, cur_pw[:, 3])
             cur_inertia = xp.sum(wd, axis=1, dtype=xp.float64)
             if idx is None:
                 inertia = cur_inertia
@@ -816,7 +844,8 @@ def _lloyd(
             relocate = (cluster == xp.argmax(empty, axis=1)[:, None]) & (
                 xp.any(empty, axis=1) & (far_d > 0)
             )[:, None]
-            new = xp.where(relocate[:, :, None], _gather(cur_x[:, :3], far[:, None], xp), new)
+            own = _rep(cur_x[:, :3], _groups(cur_x, cur_c.shape[0]), xp)  # each problem's
+            new = xp.where(relocate[:, :, None], _gather(own, far[:, None], xp), new)
         new = xp.where(active[:, None, None], new, cur_c).astype(xp.float32)
         shift = xp.sum((new - cur_c) ** 2, axis=(1, 2))
         if idx is None:
@@ -836,9 +865,10 @@ def _lloyd(
             else:
                 centres[idx] = cur_c
             idx = keep if idx is None else idx[keep]
-            cur_x, cur_pw, cur_c, cur_t = xt[idx], pw[idx], centres[idx], thresh[idx]
+            rows = idx % sets  # each problem's point set, now one per problem
+            cur_x, cur_pw, cur_c, cur_t = xt[rows], pw[rows], centres[idx], thresh[idx]
             cur_total = total[idx]
-            cur_sq = None if sq_norms is None else sq_norms[idx]
+            cur_sq = None if sq_norms is None else sq_norms[rows]
             active = xp.ones(idx.shape[0], dtype=bool)
     if idx is None:
         centres = cur_c
