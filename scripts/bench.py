@@ -4,7 +4,8 @@ prep:   ffmpeg decoding to null; ffmpeg alone running our exact filter graph; mo
         (library call, and the CLI with probe and crop detection). Peak memory of our process.
 render: the original method (sklearn KMeans(k, 'k-means++', n_init=20) per frame, on a sample),
         sklearn with our n_init, and our numpy engine on every frame: ms per frame, mean inertia
-        on the same frames, and the speed-up over the original.
+        on the same frames, and the speed-up over the original (with --repeat N, the original
+        and ours in N alternating rounds, their medians reported).
 """
 
 from __future__ import annotations
@@ -178,20 +179,29 @@ def bench_render(args) -> None:
             inertia.append(km.inertia_)
         return (time.perf_counter() - t0) / len(sample), np.array(inertia)
 
-    t20, i20 = sk(20)
-    t_ours_sk, i_ours_sk = sk(ours.n_init)
     def run_ours(jobs, params=ours):
         t0 = time.perf_counter()
         _, _, inertia, _ = cluster_frames(store, params, engine="numpy", jobs=jobs)
         return (time.perf_counter() - t0) / n, inertia
+
+    jobs = default_jobs()
+    # The original method and ours (the CLI default), in --repeat rounds one after the other:
+    # this machine's speed drifts, so each round's ratio is taken from neighbouring runs, and
+    # the medians are reported.
+    rounds = []
+    for _ in range(max(1, args.repeat)):
+        t20, i20 = sk(20)
+        t_ours, inertia_ours = run_ours(jobs)
+        rounds.append((t20, t_ours))
+    t20 = statistics.median(t for t, _ in rounds)
+    t_ours = statistics.median(t for _, t in rounds)
+    t_ours_sk, i_ours_sk = sk(ours.n_init)
 
     def row(name, t, inertia):
         mean = inertia.mean()
         return [name, f"{1000 * t:.2f}", f"{mean:.5g}", f"{mean / i20.mean():.4f}",
                 f"{t20 / t:.1f}x"]
 
-    jobs = default_jobs()
-    t_ours, inertia_ours = run_ours(jobs)
     t_ours1, inertia_ours1 = run_ours(1)
     assert np.array_equal(inertia_ours, inertia_ours1), "--jobs changed the result"
     rows = [
@@ -219,6 +229,9 @@ def bench_render(args) -> None:
     print(table(["", "ms/frame", "mean inertia", "vs original", "speed-up"], rows))
     print(f"\nours at or below the original's inertia on {100 * better:.0f}% of the sampled "
           "frames")
+    if len(rounds) > 1:
+        print(f"{len(rounds)} rounds (medians above); speed-up of each round, {jobs} processes: "
+              + ", ".join(f"{a / b:.1f}x" for a, b in rounds))
     hours = 7200 * t20 / 3600
     print(f"\na two-hour film at one frame per second (7,200 frames at this size): original "
           f"{hours:.2f} h, ours {7200 * t_ours / 60:.1f} min")
@@ -329,6 +342,8 @@ def main() -> None:
     r.add_argument("store")
     r.add_argument("--k", type=int, default=8)
     r.add_argument("--sample", type=int, default=20, help="frames to time sklearn on")
+    r.add_argument("--repeat", type=int, default=1,
+                   help="rounds of the original method and ours (medians are reported)")
     r.add_argument("--json", help="also write the figures to this JSON file")
     r.add_argument("--n-init", type=int, action="append", default=[],
                    help="also our numpy engine with this n_init (repeatable)")

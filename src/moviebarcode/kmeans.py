@@ -78,7 +78,7 @@ DEFAULT_COARSE_BITS: float | None = 3.5
 DEFAULT_NEIGHBOURS = 2
 DEFAULT_NEIGHBOUR_ITER: int | None = 2
 DEFAULT_NEIGHBOUR_ROUNDS = 2
-ALGORITHM_VERSION = 5
+ALGORITHM_VERSION = 6
 """Bumped whenever the defaults or the algorithm change the results (cached results name it)."""
 _DRAW_BLOCK = 32
 """Points per block in the two-step inverse-CDF draws of k-means++."""
