@@ -43,14 +43,14 @@ loops are over clusters, seeding steps, iterations and cache-sized blocks of fra
 
 Lloyd iterations compute only the problems still moving. A frame's result depends on
 the other frames of its batch (its neighbours), never on the blocking or the threads.
-Measured on 2 CPU cores (``scripts/bench render cache/bbb.zarr --sample 200``, k=8,
-7,158 frames of 160x90, through ``render.cluster_frames`` in two processes), twice:
-1.05 and 1.03 ms per frame, 94 times faster than scikit-learn's ``KMeans(n_init=20)``
-(98 and 96 ms), at a mean inertia 0.004% below its own, at or below it on 74% of the frames.
-On 2,000 other frames of that film the mean inertia is within 0.001% of scikit-learn's
-``KMeans(n_init=20)`` (1.00000), at or below it on 75% of the frames. When frames are
-unrelated (in random order), the neighbour starts do not help, and the mean inertia is
-about 0.17% above scikit-learn's.
+Measured on 2 CPU cores (``scripts/bench render cache/bbb.zarr --sample 200 --repeat 3``,
+k=8, 7,158 frames of 160x90, through ``render.cluster_frames`` in two processes): 1.48 ms per
+frame, 139 times faster than scikit-learn's ``KMeans(n_init=20)`` (205 ms on that machine;
+the three rounds gave 140, 132 and 114 times), at a mean inertia 0.004% below its own, at or
+below it on 74% of the frames. On 1,160 other frames of that film the mean inertia is 0.004%
+below scikit-learn's ``KMeans(n_init=20)``, at or below it on 76% of the frames. When frames
+are unrelated (in random order), the neighbour starts do not help, and the mean inertia is
+about 0.13% above scikit-learn's.
 """
 
 from __future__ import annotations
