@@ -154,10 +154,47 @@ def bench_prep(args) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+CLUSTER_IN_A_CHILD = r"""
+import sys, time
+import numpy as np
+store, jobs, k, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+try:  # the one entry point (this version and later)
+    from moviebarcode.cluster import ClusterParams, cluster, local_executor
+    from moviebarcode.store import FrameStore
+
+    s = FrameStore.open(store)
+    p = ClusterParams(k=k)
+    t0 = time.perf_counter()
+    c = cluster(s, p, executor=local_executor(s, p, jobs), recompute=True)
+    arrays = (c.centres, c.shares, c.inertia)
+except ImportError:  # before it: render.cluster_frames
+    from moviebarcode.render import ClusterParams, cluster_frames
+    from moviebarcode.store import FrameStore
+
+    s = FrameStore.open(store)
+    t0 = time.perf_counter()
+    arrays = cluster_frames(s, ClusterParams(k=k), engine="numpy", jobs=jobs)[:3]
+seconds = time.perf_counter() - t0
+np.savez(out, centres=arrays[0], shares=arrays[1], inertia=arrays[2], seconds=seconds)
+"""
+
+
+def cluster_in_a_child(src: Path, store: Path, jobs: int, k: int) -> tuple[float, dict]:
+    """Our whole clustering of ``store`` by the moviebarcode in ``src`` (a source tree's
+    ``src``), in a fresh interpreter: its time and arrays."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.npz"
+        env = {**os.environ, "PYTHONPATH": str(src)}
+        subprocess.run([sys.executable, "-c", CLUSTER_IN_A_CHILD, str(store), str(jobs), str(k),
+                        str(out)], check=True, env=env)
+        got = dict(np.load(out))
+    return float(got.pop("seconds")), got
+
+
 def bench_render(args) -> None:
     from sklearn.cluster import KMeans
 
-    from moviebarcode.render import ClusterParams, cluster_frames, default_jobs
+    from moviebarcode.cluster import ClusterParams, default_jobs
 
     store = FrameStore.open(args.store)
     store.require_complete()
@@ -169,6 +206,8 @@ def bench_render(args) -> None:
     sample = np.sort(rng.choice(n, size=min(args.sample, n), replace=False))
     # only the sampled frames, in memory: sklearn sees exactly the pixels ours clusters
     sampled = {int(i): store.frames[int(i)].reshape(-1, 3).astype(np.float32) for i in sample}
+    here = Path(__file__).resolve().parents[1] / "src"
+    base_src = Path(args.baseline).resolve() / "src" if args.baseline else None
 
     def sk(n_init):
         t0 = time.perf_counter()
@@ -179,20 +218,25 @@ def bench_render(args) -> None:
             inertia.append(km.inertia_)
         return (time.perf_counter() - t0) / len(sample), np.array(inertia)
 
-    def run_ours(jobs, params=ours):
-        t0 = time.perf_counter()
-        _, _, inertia, _ = cluster_frames(store, params, engine="numpy", jobs=jobs)
-        return (time.perf_counter() - t0) / n, inertia
+    def run_ours(jobs, src=here):
+        seconds, arrays = cluster_in_a_child(src, store.path, jobs, k)
+        return seconds / n, arrays
 
     jobs = default_jobs()
-    # The original method and ours (the CLI default), in --repeat rounds one after the other:
-    # this machine's speed drifts, so each round's ratio is taken from neighbouring runs, and
-    # the medians are reported.
-    rounds = []
+    # The original method, ours (the CLI default) and the baseline version, in --repeat rounds
+    # one after the other: this machine's speed drifts, so each round's ratio is taken from
+    # neighbouring runs, and the medians are reported.
+    rounds, base_times = [], []
     for _ in range(max(1, args.repeat)):
         t20, i20 = sk(20)
-        t_ours, inertia_ours = run_ours(jobs)
+        t_ours, arrays = run_ours(jobs)
         rounds.append((t20, t_ours))
+        if base_src is not None:
+            t_base, base_arrays = run_ours(jobs, base_src)
+            base_times.append(t_base)
+            for name, values in arrays.items():
+                assert np.array_equal(values, base_arrays[name]), f"{name} differ from the baseline"
+    inertia_ours = arrays["inertia"]
     t20 = statistics.median(t for t, _ in rounds)
     t_ours = statistics.median(t for _, t in rounds)
     t_ours_sk, i_ours_sk = sk(ours.n_init)
@@ -202,24 +246,20 @@ def bench_render(args) -> None:
         return [name, f"{1000 * t:.2f}", f"{mean:.5g}", f"{mean / i20.mean():.4f}",
                 f"{t20 / t:.1f}x"]
 
-    t_ours1, inertia_ours1 = run_ours(1)
-    assert np.array_equal(inertia_ours, inertia_ours1), "--jobs changed the result"
+    t_ours1, one = run_ours(1)
+    for name, values in arrays.items():
+        assert np.array_equal(values, one[name]), f"--jobs changed the {name}"
     rows = [
         row("original: sklearn n_init=20, per frame", t20, i20),
         row(f"sklearn n_init={ours.n_init}, per frame", t_ours_sk, i_ours_sk),
+        row(f"moviebarcode numpy engine (n_init={ours.n_init}), 1 process, threads", t_ours1,
+            inertia_ours[sample]),
+        row(f"moviebarcode numpy engine (n_init={ours.n_init}), {jobs} processes (CLI default)",
+            t_ours, inertia_ours[sample]),
     ]
-    # the inertia is the same for any number of processes
-    runs = (("1 process, threads", t_ours1), (f"{jobs} processes (the CLI default)", t_ours))
-    for how, t in runs:
-        rows.append(row(f"moviebarcode numpy engine (n_init={ours.n_init}), {how}", t,
-                        inertia_ours[sample]))
-    for n_init in args.n_init:
-        t, inertia_more = run_ours(jobs, ClusterParams(k=k, n_init=n_init))
-        rows.append(row(f"moviebarcode numpy engine (n_init={n_init}), {jobs} processes", t,
-                        inertia_more[sample]))
-        at_or_below = np.mean(inertia_more[sample] <= i20 * (1 + 1e-6))
-        print(f"n_init={n_init}: at or below the original's inertia on {100 * at_or_below:.0f}% "
-              "of the sampled frames")
+    if base_times:
+        rows.append(row(f"baseline {args.baseline}, {jobs} processes (same results)",
+                        statistics.median(base_times), inertia_ours[sample]))
     better = np.mean(inertia_ours[sample] <= i20 * (1 + 1e-6))
     print(f"\n{store.path}: {n} frames of {w}x{h} ({h * w} pixels), k={k}; sklearn timed on "
           f"{len(sample)} frames, ours on all {n} (the whole clustering, reading the store "
@@ -232,6 +272,10 @@ def bench_render(args) -> None:
     if len(rounds) > 1:
         print(f"{len(rounds)} rounds (medians above); speed-up of each round, {jobs} processes: "
               + ", ".join(f"{a / b:.1f}x" for a, b in rounds))
+    if base_times:
+        print("ours vs the baseline, each round (baseline time / ours): " + ", ".join(
+            f"{b / o:.3f}" for (_, o), b in zip(rounds, base_times, strict=True))
+              + "; centres, shares and inertia identical in every round")
     hours = 7200 * t20 / 3600
     print(f"\na two-hour film at one frame per second (7,200 frames at this size): original "
           f"{hours:.2f} h, ours {7200 * t_ours / 60:.1f} min")
@@ -243,9 +287,12 @@ def bench_render(args) -> None:
 def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
     """The GPU rows: kvikio load throughput, the cupy engine on all frames, cuML frame by frame
     (when installed), and a whole render on the GPU, all on the same store."""
-    from moviebarcode.arrays import LoadStats, batches, gpu_status, select_device
+    import dataclasses
+
+    from moviebarcode.cluster import ClusterParams, batch_ranges, cluster_range
+    from moviebarcode.device import LoadStats, gpu_status, select_device, timed_read
     from moviebarcode.engines import get_engine
-    from moviebarcode.render import RenderOptions, _batch_frames, cluster_batch, render
+    from moviebarcode.render import RenderOptions, render
 
     ok, why = gpu_status()
     if not ok:
@@ -253,25 +300,23 @@ def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
         return []
     dev = select_device("gpu")
     n = store.frames_done
-    step = _batch_frames(store, ours.k, None)
+    ranges = batch_ranges(store, ours.k)
     load = LoadStats()
-    t0 = time.perf_counter()
-    for _ in batches(store, step, dev, load):
-        pass
-    t_load = time.perf_counter() - t0
-    rows = [[f"GPU load ({load.method}), all frames", f"{1000 * t_load / n:.3f}",
+    for s, e in ranges:
+        frames, method, note, seconds = timed_read(store.path, s, e, dev)
+        load.add(method, int(frames.nbytes), seconds, note or None)
+    rows = [[f"GPU load ({load.method}), all frames", f"{1000 * load.seconds / n:.3f}",
              f"{load.throughput / 2**20:.0f} MiB/s", "", ""]]
-    eng = get_engine("cupy")
+    for note in load.notes:
+        print(f"GPU load: {note}")
+    on_gpu = dataclasses.replace(ours, engine="cupy")
     inertia = np.empty(n)
-    for warm in (True, False):
+    for _ in ("warm-up", "timed"):
         t0 = time.perf_counter()
-        for s, frames in batches(store, step, dev):
-            inertia[s:s + len(frames)] = cluster_batch(frames, s, ours, eng)[2]
-        dev.xp.cuda.get_current_stream().synchronize()
+        for s, e in ranges:
+            inertia[s:e] = cluster_range(str(store.path), s, e, on_gpu).inertia
         t_cupy = (time.perf_counter() - t0) / n
-        if not warm:
-            break
-    rows.append([f"moviebarcode cupy engine (n_init={ours.n_init}), batched",
+    rows.append([f"moviebarcode cupy engine (n_init={ours.n_init}), batched, reading included",
                  f"{1000 * t_cupy:.3f}", f"{inertia[sample].mean():.5g}",
                  f"{inertia[sample].mean() / i20.mean():.4f}", f"{t20 / t_cupy:.0f}x"])
     try:
@@ -290,7 +335,8 @@ def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
         print(f"cupy engine vs cuML per frame: {t_cuml / t_cupy:.0f}x faster")
     out = Path(tempfile.mkdtemp()) / "gpu.png"
     t0 = time.perf_counter()
-    render(store.path, RenderOptions(device="gpu", recompute=True), output=out)
+    opts = RenderOptions(cluster=ClusterParams(k=ours.k, device="gpu"), recompute=True)
+    render(store.path, opts, output=out)
     rows.append(["end-to-end render --device gpu --recompute (s)",
                  f"{time.perf_counter() - t0:.2f} s", "", "", ""])
     return rows
@@ -348,6 +394,9 @@ def main() -> None:
     r.add_argument("--n-init", type=int, action="append", default=[],
                    help="also our numpy engine with this n_init (repeatable)")
     r.add_argument("--gpu", action="store_true", help="add the GPU rows (needs CuPy and a GPU)")
+    r.add_argument("--baseline", metavar="DIR",
+                   help="also another moviebarcode's source tree (e.g. `git archive REV` "
+                   "unpacked): timed in the same rounds, and its results must be identical")
     r.set_defaults(fn=bench_render)
     m = sub.add_parser("make-1080p", help="encode a 1080p H.264 test film")
     m.add_argument("--dest", default="cache/test1080p.mp4")

@@ -19,10 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from moviebarcode.batch import connect, run_batch
+from moviebarcode.cluster import ClusterParams
+from moviebarcode.dask_backend import connect, run_batch
 from moviebarcode.ffmpegbin import ffmpeg_exe
 from moviebarcode.prep import PrepRequest
-from moviebarcode.render import ClusterParams, RenderOptions
+from moviebarcode.render import RenderOptions
 
 
 def make_clips(folder: Path, n: int, seconds: float) -> list[Path]:
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
             f"prep --every {args.every}, render stacked k={args.k}; {os.cpu_count()} CPU cores"
         )
         req = PrepRequest(every=args.every)
-        opts = RenderOptions(mode="stacked", cluster=ClusterParams(k=args.k), device="cpu")
+        opts = RenderOptions(mode="stacked", cluster=ClusterParams(k=args.k, device="cpu"))
         rows, base = [], None
         for n in args.workers:
             cache, out = work / f"cache-w{n}", work / f"out-w{n}"

@@ -6,13 +6,18 @@ Decodes frames of the bundled test clips (160x90, area-scaled, sRGB), runs
 scikit-learn KMeans(k, 'k-means++', n_init=20 and n_init=4, random_state=0) frame by
 frame and :func:`moviebarcode.kmeans.batched_kmeans` on the whole batch, and prints
 ms/frame and mean inertia of each (sklearn timed on at most 15 frames; its per-frame
-inertias are cached under /tmp). ``--kw`` passes extra keywords to batched_kmeans.
+inertias are cached under /tmp). ``--kw`` sets fields of its
+:class:`~moviebarcode.kmeans.KMeansConfig` (e.g. ``--kw n_init=4 coreset=False
+pixel_iter=inf``) or its keywords ``block_frames`` and ``n_threads``.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import hashlib
+import math
 import subprocess
 import time
 import warnings
@@ -21,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from moviebarcode.ffmpegbin import ffmpeg_exe
-from moviebarcode.kmeans import batched_kmeans
+from moviebarcode.kmeans import KMeansConfig, batched_kmeans
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 CLIPS = {  # name: (file, keep every n-th frame)
@@ -66,12 +71,16 @@ def sklearn_inertia(frames: np.ndarray, k: int, n_init: int, n_timed: int = 15):
     return inertia, ms
 
 
-def ours(frames: np.ndarray, k: int, repeat: int = 5, **kw):
-    batched_kmeans(frames, k, **kw)  # warm-up
+EXECUTION = ("block_frames", "n_threads")
+"""Keywords of batched_kmeans that are not config fields (they never change the result)."""
+
+
+def ours(frames: np.ndarray, k: int, config: KMeansConfig, repeat: int = 5, **kw):
+    batched_kmeans(frames, k, config, **kw)  # warm-up
     best = np.inf
     for _ in range(repeat):
         t0 = time.perf_counter()
-        r = batched_kmeans(frames, k, **kw)
+        r = batched_kmeans(frames, k, config, **kw)
         best = min(best, time.perf_counter() - t0)
     return r.inertia, 1000 * best / len(frames)
 
@@ -83,10 +92,12 @@ def main() -> None:
     p.add_argument("--seeds", default="0")
     p.add_argument("--kw", nargs="*", default=[])
     a = p.parse_args()
-    kw = {}
+    fields, kw = {}, {}
     for item in a.kw:
         key, value = item.split("=")
-        kw[key] = None if value == "None" else type(eval(value))(eval(value))
+        parsed = math.inf if value == "inf" else ast.literal_eval(value)
+        (kw if key in EXECUTION else fields)[key] = parsed
+    config = KMeansConfig(**fields)
     print(f"{'clip':8} {'F':>3} {'method':22} {'ms/frame':>9} {'mean inertia':>13} {'vs sk20':>8}")
     for name in a.clips.split(","):
         frames = decode(name)
@@ -95,7 +106,7 @@ def main() -> None:
         i4, ms4 = sklearn_inertia(frames, a.k, 4)
         rows.append(("sklearn n_init=4", ms4, i4))
         for seed in (int(s) for s in a.seeds.split(",")):
-            inertia, ms = ours(frames, a.k, seed=seed, **kw)
+            inertia, ms = ours(frames, a.k, dataclasses.replace(config, seed=seed), **kw)
             rows.append((f"ours seed={seed}", ms, inertia))
         for label, ms, inertia in rows:
             rel = inertia.mean() / ref.mean() - 1

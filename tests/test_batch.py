@@ -18,10 +18,12 @@ import pytest
 pytest.importorskip("distributed")
 
 from conftest import make_clip  # noqa: E402
-from moviebarcode import batch as mb  # noqa: E402
+from moviebarcode import dask_backend as mb  # noqa: E402
+from moviebarcode.cache import ResultCache  # noqa: E402
+from moviebarcode.cluster import ClusterParams, cluster  # noqa: E402
 from moviebarcode.errors import InputError, MoviebarcodeError  # noqa: E402
 from moviebarcode.prep import PrepRequest, prep  # noqa: E402
-from moviebarcode.render import ClusterParams, RenderOptions, cluster, render  # noqa: E402
+from moviebarcode.render import RenderOptions, render  # noqa: E402
 from moviebarcode.store import FrameStore  # noqa: E402
 
 REQ = PrepRequest(every=4, width=96)
@@ -76,7 +78,7 @@ def test_batch_like_plain_commands_then_no_repeated_work(client, films, tmp_path
         assert r.image == out / image.name
         assert r.image.read_bytes() == image.read_bytes()
         ours, theirs = (
-            FrameStore.open(p).load_result(4, OPTS.cluster.key()) for p in (r.store, store)
+            ResultCache(FrameStore.open(p)).load(4, OPTS.cluster.key()) for p in (r.store, store)
         )
         for name in ("centres", "shares", "inertia"):
             np.testing.assert_array_equal(ours[name], theirs[name])
@@ -95,7 +97,7 @@ def test_batch_like_plain_commands_then_no_repeated_work(client, films, tmp_path
 
     # half-finished work is finished, and only that: a lost image, a lost clustering
     good[0].image.unlink()
-    shutil.rmtree(FrameStore.open(good[1].store).result_path(4, OPTS.cluster.key()))
+    shutil.rmtree(ResultCache(FrameStore.open(good[1].store)).path(4, OPTS.cluster.key()))
     third = mb.run_batch(films, **kw)
     assert third[0].status == "done" and not third[0].clustered and not third[0].decoded
     assert third[2].status == "done" and third[2].clustered and not third[2].decoded
@@ -107,7 +109,7 @@ def test_batch_command(client, films, tmp_path):
     """The command as a user meets it: a summary table, one line for the failure, exit 1."""
     lst = tmp_path / "films.txt"
     lst.write_text(f"# my films\n{films[0]}\n\n{films[1]}\n")
-    code = "import sys; from moviebarcode.batch import batch; batch(prog_name='moviebarcode batch')"
+    code = "from moviebarcode.cli.batch import batch; batch(prog_name='moviebarcode batch')"
     r = subprocess.run(
         [sys.executable, "-c", code, str(films[2]), "--list", str(lst), "--scheduler",
          client.scheduler.address, "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o"),
@@ -168,21 +170,27 @@ def test_distributed_cluster_is_the_local_one(client, big_store, tmp_path, param
     remote_copy = tmp_path / "remote.zarr"
     shutil.copytree(big_store, remote_copy)
     seen = []
-    ours = mb.distributed_cluster(
-        remote_copy, params, client.scheduler.address, batch_frames=batch_frames,
-        progress=seen.append,
-    )  # fmt: skip
+    with mb.DaskExecutor(client.scheduler.address) as dask:
+        ours = cluster(
+            FrameStore.open(remote_copy),
+            params,
+            executor=dask,
+            batch_frames=batch_frames,
+            progress=seen.append,
+        )
     theirs = cluster(FrameStore.open(local_copy), params, batch_frames=batch_frames)
     n = FrameStore.open(remote_copy).frames_done
     assert seen[-1] == n and seen == sorted(seen)
+    assert ours.params["executor"]["name"] == "dask" and ours.params["executor"]["workers"] == 2
     if batch_frames:
-        assert ours.params["dask"]["tasks"] == -(-n // batch_frames) > 1
+        assert ours.params["executor"]["tasks"] == -(-n // batch_frames) > 1
     for name in ("centres", "shares", "inertia"):
         np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name))
     # cached in the store like a local clustering: a plain render uses it and draws the same
-    saved = FrameStore.open(remote_copy).load_result(params.k, params.key())
+    saved = ResultCache(FrameStore.open(remote_copy)).load(params.k, params.key())
     np.testing.assert_array_equal(saved["centres"], theirs.centres)
-    assert mb.distributed_cluster(remote_copy, params, client).cached
+    with mb.DaskExecutor(client) as dask:
+        assert cluster(FrameStore.open(remote_copy), params, executor=dask).cached
     opts = RenderOptions(cluster=params)
     a = render(remote_copy, opts, output=tmp_path / "a.png")
     b = render(local_copy, opts, output=tmp_path / "b.png")
@@ -190,16 +198,13 @@ def test_distributed_cluster_is_the_local_one(client, big_store, tmp_path, param
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
-def test_render_with_scheduler(client, big_store, tmp_path):
-    """render(..., scheduler=...) (RenderOptions.scheduler, when render.py has it) draws the
-    same barcode as a local render."""
-    if "scheduler" not in RenderOptions.__dataclass_fields__:
-        pytest.skip("render.py has no scheduler option yet")
+def test_render_on_a_dask_executor(client, big_store, tmp_path):
+    """render(..., executor=DaskExecutor(address)) draws the same barcode as a local render."""
     for name in ("local", "remote"):
         shutil.copytree(big_store, tmp_path / f"{name}.zarr")
     opts = RenderOptions(cluster=ClusterParams(k=5), batch_frames=16)
-    remote = RenderOptions(**{**opts.__dict__, "scheduler": client.scheduler.address})
-    a = render(tmp_path / "remote.zarr", remote, output=tmp_path / "a.png")
+    with mb.DaskExecutor(client.scheduler.address) as dask:
+        a = render(tmp_path / "remote.zarr", opts, output=tmp_path / "a.png", executor=dask)
     b = render(tmp_path / "local.zarr", opts, output=tmp_path / "b.png")
     assert not a.clusters.cached and not b.clusters.cached
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
@@ -229,7 +234,7 @@ def test_ctrl_c_closes_the_local_cluster(tmp_path):
     """Ctrl-C during a batch on its own local cluster: exit 130, one line, no worker left, and
     the same command finishes the batch."""
     movie = make_clip(tmp_path / "long.mp4", "testsrc2=s=640x360:r=30:d=30")
-    code = "import sys; from moviebarcode.batch import batch; batch(prog_name='moviebarcode batch')"
+    code = "from moviebarcode.cli.batch import batch; batch(prog_name='moviebarcode batch')"
     args = [sys.executable, "-c", code, str(movie), "--every", "1", "--workers", "1"]
     p = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     store = tmp_path / "cache" / "long.zarr"

@@ -68,29 +68,6 @@ def test_bad_movies(bad_files, tmp_path, name, words):
     assert not out.exists()
 
 
-@pytest.mark.parametrize(
-    "args, words",
-    [
-        (["--every", "0"], ["--every"]),
-        (["--every", "5", "--fps", "2"], ["only one"]),
-        (["--fps", "-1"], ["--fps"]),
-        (["--columns", "0"], ["--columns"]),
-        (["--size", "0x9"], ["size"]),
-        (["--size", "banana"], ["size"]),
-        (["--width", "100", "--height", "50"], ["only one"]),
-        (["--start", "10", "--end", "5"], ["--end"]),
-        (["--start", "1:00:00"], ["past the end"]),
-        (["--start", "abc"], ["not a time"]),
-        (["--crop", "maybe"], ["crop"]),
-    ],
-)
-def test_nonsense_options(tmp_path, args, words):
-    out = tmp_path / "x.zarr"
-    r = cli("prep", DATA / "bbb_excerpt_mpeg4.mkv", "-o", out, *args)
-    assert_one_line_error(r, *words)
-    assert not out.exists()
-
-
 def test_unwritable_output(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from moviebarcode import image as I
+from moviebarcode._fmt import hms
 
 
 def _colours(n: int, seed: int = 0) -> np.ndarray:
@@ -85,8 +86,8 @@ def test_bad_shapes():
     ("seconds", "text"),
     [(0, "0:00:00"), (5, "0:00:05"), (59.6, "0:01:00"), (3723, "1:02:03"), (36000, "10:00:00")],
 )
-def test_format_hms(seconds, text):
-    assert I.format_hms(seconds) == text
+def test_hms(seconds, text):
+    assert hms(seconds) == text
 
 
 def test_tick_step_gives_5_to_10_ticks_for_common_lengths():

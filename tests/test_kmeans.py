@@ -1,14 +1,20 @@
-"""Tests of moviebarcode.kmeans: batched k-means against scikit-learn, degenerate frames."""
+"""Tests of moviebarcode.kmeans: batched k-means against scikit-learn, degenerate frames, and
+its config."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from moviebarcode.kmeans import KMeansResult, batched_kmeans, get_xp, to_numpy
+from moviebarcode._xp import get_xp, to_host
+from moviebarcode.errors import ParameterError
+from moviebarcode.kmeans import ALGORITHM_VERSION, KMeansConfig, KMeansResult, batched_kmeans
+from moviebarcode.kmeans.config import _Plan
 
 CLIP = Path(__file__).parent / "data" / "bbb_trailer_h264.mp4"
 RED = np.array([255.0, 0.0, 0.0], dtype=np.float32)
@@ -85,7 +91,7 @@ def dominant(result: KMeansResult) -> np.ndarray:
 
 def test_shapes_dtypes_and_invariants(film_frames):
     pixels = film_frames[:4]
-    r = batched_kmeans(pixels, 8, seed=1)
+    r = batched_kmeans(pixels, 8, KMeansConfig(seed=1))
     assert r.centres.shape == (4, 8, 3) and r.centres.dtype == np.float32
     assert r.shares.shape == (4, 8) and r.shares.dtype == np.float32
     assert r.inertia.shape == (4,) and r.inertia.dtype == np.float64
@@ -101,7 +107,7 @@ def test_shapes_dtypes_and_invariants(film_frames):
 
 
 def test_two_colours_k2():
-    r = batched_kmeans(two_colour_frame()[None], 2, seed=0)
+    r = batched_kmeans(two_colour_frame()[None], 2, KMeansConfig(seed=0))
     order = np.argsort(r.centres[0, :, 0])  # blue first, then red
     np.testing.assert_allclose(r.centres[0, order], np.stack([BLUE, RED]), atol=1e-3)
     np.testing.assert_allclose(r.shares[0, order], [0.5, 0.5], atol=1e-6)
@@ -109,7 +115,7 @@ def test_two_colours_k2():
 
 
 def test_two_colours_k8_extra_clusters_empty_or_duplicate():
-    r = batched_kmeans(two_colour_frame()[None], 8, seed=0)
+    r = batched_kmeans(two_colour_frame()[None], 8, KMeansConfig(seed=0))
     assert np.all(np.isfinite(r.centres)) and np.all(np.isfinite(r.shares))
     at_red = np.linalg.norm(r.centres[0] - RED, axis=1) < 1e-3
     at_blue = np.linalg.norm(r.centres[0] - BLUE, axis=1) < 1e-3
@@ -126,7 +132,7 @@ def test_two_colours_k8_extra_clusters_empty_or_duplicate():
 def test_solid_frame(k):
     colour = np.array([12.0, 200.0, 77.0], dtype=np.float32)
     pixels = np.broadcast_to(colour, (2, 500, 3)).copy()
-    r = batched_kmeans(pixels, k, seed=3)
+    r = batched_kmeans(pixels, k, KMeansConfig(seed=3))
     for arr in (r.centres, r.shares, r.inertia):
         assert not np.any(np.isnan(arr))
     for f in range(2):
@@ -142,7 +148,7 @@ def test_fewer_colours_than_k_and_mixed_batch(film_frames):
     three = np.repeat(np.array([[0, 0, 0], [255, 255, 255], [10, 20, 30]], np.float32), 100, 0)
     solid = np.zeros((300, 3), np.float32)
     normal = film_frames[0][:300]
-    r = batched_kmeans(np.stack([three, solid, normal]), 8, seed=0)
+    r = batched_kmeans(np.stack([three, solid, normal]), 8, KMeansConfig(seed=0))
     assert np.all(np.isfinite(r.centres)) and np.all(np.isfinite(r.inertia))
     np.testing.assert_allclose(r.shares.sum(axis=1), 1.0, rtol=1e-6)
     assert r.inertia[0] == pytest.approx(0.0, abs=1e-3)
@@ -159,15 +165,15 @@ def test_k1_is_the_mean(film_frames):
 
 def test_reproducible_and_seed_dependent(film_frames):
     pixels = film_frames[:6]
-    a = batched_kmeans(pixels, 8, seed=7)
-    b = batched_kmeans(pixels, 8, seed=7)
+    a = batched_kmeans(pixels, 8, KMeansConfig(seed=7))
+    b = batched_kmeans(pixels, 8, KMeansConfig(seed=7))
     for x, y in zip(
         (a.centres, a.shares, a.inertia, a.n_iter),
         (b.centres, b.shares, b.inertia, b.n_iter),
         strict=True,
     ):
         np.testing.assert_array_equal(x, y)
-    c = batched_kmeans(pixels, 8, seed=8)
+    c = batched_kmeans(pixels, 8, KMeansConfig(seed=8))
     assert not np.array_equal(a.centres, c.centres)  # different seeds may differ
     # Different seeds still land on equally good clusterings overall.
     assert c.inertia.mean() == pytest.approx(a.inertia.mean(), rel=0.05)
@@ -175,20 +181,20 @@ def test_reproducible_and_seed_dependent(film_frames):
 
 def test_blocking_and_threads_do_not_change_the_result(film_frames):
     pixels = film_frames[:5]
-    a = batched_kmeans(pixels, 8, seed=2, block_frames=1, n_threads=2)
-    b = batched_kmeans(pixels, 8, seed=2, block_frames=5, n_threads=1)
+    a = batched_kmeans(pixels, 8, KMeansConfig(seed=2), block_frames=1, n_threads=2)
+    b = batched_kmeans(pixels, 8, KMeansConfig(seed=2), block_frames=5, n_threads=1)
     np.testing.assert_array_equal(a.centres, b.centres)
     np.testing.assert_array_equal(a.inertia, b.inertia)
 
 
 def test_full_data_mode_without_bins(film_frames):
     pixels = film_frames[:2, ::4]
-    r = batched_kmeans(pixels, 8, bin_bits=None, n_init=2)
+    r = batched_kmeans(pixels, 8, KMeansConfig(coreset=False, n_init=2))
     np.testing.assert_allclose(r.inertia, recomputed_inertia(pixels, r.centres), rtol=1e-4)
 
 
 def test_coreset_bins_preserve_counts_and_means(film_frames):
-    from moviebarcode.kmeans import _bin
+    from moviebarcode.kmeans._coreset import _bin
 
     pixels = film_frames[:4]
     pts, w = _bin(pixels.transpose(0, 2, 1), None, 1 << 15, np)
@@ -210,14 +216,26 @@ def test_input_validation():
         batched_kmeans(np.zeros((2, 10, 4), np.float32), 2)
     with pytest.raises(ValueError):
         batched_kmeans(np.zeros((2, 10, 3), np.float32), 0)
+    with pytest.raises(ValueError, match="at least one frame"):
+        batched_kmeans(np.zeros((0, 10, 3), np.float32), 2)
+    x = np.zeros((2, 10, 3), np.float32)
+    for k in (0, 2.0, True, None):
+        with pytest.raises(ParameterError, match=r"^k must be an int >= 1"):
+            batched_kmeans(x, k)
+    with pytest.raises(ParameterError, match="^config must be a KMeansConfig"):
+        batched_kmeans(x, 2, {"n_init": 2})
+    with pytest.raises(ParameterError, match="^block_frames must be"):
+        batched_kmeans(x, 2, block_frames=0)
+    with pytest.raises(ParameterError, match="^n_threads must be"):
+        batched_kmeans(x, 2, n_threads=0.5)
 
 
-def test_to_numpy_and_get_xp():
+def test_result_arrays_are_of_the_input_module():
     r = batched_kmeans(two_colour_frame(100)[None], 2)
-    assert get_xp(r.centres) is np
-    n = to_numpy(r)
-    assert isinstance(n.centres, np.ndarray)
-    np.testing.assert_array_equal(n.shares, r.shares)
+    assert get_xp(r.centres, r.shares, r.inertia, r.n_iter) is np
+    n = to_host(r.shares)
+    assert isinstance(n, np.ndarray)
+    np.testing.assert_array_equal(n, r.shares)
 
 
 # ---------------------------------------------------------------- against scikit-learn
@@ -226,7 +244,7 @@ def test_to_numpy_and_get_xp():
 def test_matches_sklearn_on_film_frames(film_frames, sklearn_reference):
     sk_centres, sk_shares, sk_inertia = sklearn_reference
     assert len(film_frames) >= 15
-    r = batched_kmeans(film_frames, 8, seed=0)
+    r = batched_kmeans(film_frames, 8, KMeansConfig(seed=0))
     # Mean inertia within 1% of scikit-learn's n_init=20, or lower.
     assert r.inertia.mean() <= 1.01 * sk_inertia.mean()
     # Dominant colour (centre of the largest cluster) close on most frames.
@@ -259,10 +277,10 @@ def _cupy_with_gpu():
 def test_cupy_matches_numpy(film_frames):
     cupy = _cupy_with_gpu()
     pixels = film_frames[:8]
-    ref = batched_kmeans(pixels, 8, seed=5, xp=np)
-    got = batched_kmeans(cupy.asarray(pixels), 8, seed=5)
+    ref = batched_kmeans(pixels, 8, KMeansConfig(seed=5), xp=np)
+    got = batched_kmeans(cupy.asarray(pixels), 8, KMeansConfig(seed=5))
     assert get_xp(got.centres) is cupy
-    got = to_numpy(got)
+    got = KMeansResult(*(to_host(a) for a in dataclasses.astuple(got)))
     # Same random numbers on both: same clustering up to float rounding.
     np.testing.assert_allclose(got.inertia, ref.inertia, rtol=5e-3)
     same = np.all(np.abs(got.centres - ref.centres) < 0.5, axis=(1, 2))
@@ -275,7 +293,7 @@ def test_cupy_matches_numpy(film_frames):
 
 
 def test_neighbour_index_reflects_at_the_ends():
-    from moviebarcode.kmeans import _neighbour_index
+    from moviebarcode.kmeans._neighbours import _neighbour_index
 
     idx = _neighbour_index(5, 2)  # offsets -1, +1, -2, +2
     np.testing.assert_array_equal(idx[0], [1, 0, 1, 2, 3])
@@ -289,8 +307,8 @@ def test_neighbour_index_reflects_at_the_ends():
 def test_neighbour_starts_lower_the_inertia(film_frames):
     """With one restart per frame, the neighbours' solutions give a lower (never a higher) mean
     inertia than each frame alone; the result keeps every invariant."""
-    alone = batched_kmeans(film_frames, 8, seed=4, n_init=1, neighbours=0)
-    helped = batched_kmeans(film_frames, 8, seed=4, n_init=1, neighbours=2)
+    alone = batched_kmeans(film_frames, 8, KMeansConfig(seed=4, n_init=1, neighbours=0))
+    helped = batched_kmeans(film_frames, 8, KMeansConfig(seed=4, n_init=1, neighbours=2))
     assert helped.inertia.mean() < alone.inertia.mean()
     np.testing.assert_allclose(
         helped.inertia, recomputed_inertia(film_frames, helped.centres), rtol=1e-4, atol=1e-3
@@ -303,10 +321,12 @@ def test_more_neighbour_rounds_spread_better_solutions(film_frames):
     each side, a second round lowers the mean inertia further, and 0 rounds is the same as
     no neighbours at all."""
     runs = {
-        n: batched_kmeans(film_frames, 8, seed=0, n_init=1, neighbours=1, neighbour_rounds=n)
+        n: batched_kmeans(
+            film_frames, 8, KMeansConfig(seed=0, n_init=1, neighbours=1, neighbour_rounds=n)
+        )
         for n in (0, 1, 2)
     }
-    alone = batched_kmeans(film_frames, 8, seed=0, n_init=1, neighbours=0)
+    alone = batched_kmeans(film_frames, 8, KMeansConfig(seed=0, n_init=1, neighbours=0))
     np.testing.assert_array_equal(runs[0].inertia, alone.inertia)
     assert runs[2].inertia.mean() < runs[1].inertia.mean() < runs[0].inertia.mean()
     np.testing.assert_allclose(
@@ -315,8 +335,8 @@ def test_more_neighbour_rounds_spread_better_solutions(film_frames):
 
 
 def test_neighbours_of_a_one_frame_batch(film_frames):
-    one = batched_kmeans(film_frames[:1], 8, seed=3)
-    again = batched_kmeans(film_frames[:1], 8, seed=3, neighbours=0)
+    one = batched_kmeans(film_frames[:1], 8, KMeansConfig(seed=3))
+    again = batched_kmeans(film_frames[:1], 8, KMeansConfig(seed=3, neighbours=0))
     np.testing.assert_allclose(one.inertia, again.inertia, rtol=1e-6)
 
 
@@ -342,10 +362,10 @@ def test_bounded_pixel_lloyd_is_plain_lloyd(film_frames, n_iter):
     """The bounded Lloyd iterations on pixels (most pixels skipped) give what plain Lloyd
     iterations give from the same centres, and the final assignment gives exact shares and
     inertia."""
-    from moviebarcode.kmeans import _pixel_lloyd, _pixel_start
+    from moviebarcode.kmeans._pixels import _pixel_lloyd, _pixel_start
 
     pixels = film_frames[:6]
-    start = batched_kmeans(pixels, 8, seed=5, refine_iter=0).centres
+    start = batched_kmeans(pixels, 8, KMeansConfig(seed=5, pixel_iter=0)).centres
     xt = np.ascontiguousarray(pixels.transpose(0, 2, 1))
     mu = xt.mean(axis=2, keepdims=True)
     xc = xt - mu
@@ -369,8 +389,8 @@ def test_result_is_a_lloyd_fixed_point_on_pixels(film_frames):
     barely moves the centres, where it still moves the coreset's solution (no pixel
     steps) and lowers its inertia."""
     pixels = film_frames[:8]
-    done = batched_kmeans(pixels, 8, seed=6)
-    coreset = batched_kmeans(pixels, 8, seed=6, refine_iter=0)
+    done = batched_kmeans(pixels, 8, KMeansConfig(seed=6))
+    coreset = batched_kmeans(pixels, 8, KMeansConfig(seed=6, pixel_iter=0))
     step = reference_lloyd(pixels, done.centres, 1)
     assert np.abs(step - done.centres).max() < 0.05
     moved = reference_lloyd(pixels, coreset.centres, 1)
@@ -378,3 +398,112 @@ def test_result_is_a_lloyd_fixed_point_on_pixels(film_frames):
     after = recomputed_inertia(pixels, moved)
     assert np.all(after <= coreset.inertia * (1 + 1e-9)) and np.any(after < coreset.inertia)
     assert done.inertia.mean() <= coreset.inertia.mean()
+
+
+# ------------------------------------------------------------------------------ config
+
+
+def test_config_defaults_are_the_old_ones():
+    """The defaults are those of the keyword arguments batched_kmeans used to take
+    (DEFAULT_N_INIT, DEFAULT_CARRY, DEFAULT_BIN_BITS, ...), so the results are unchanged."""
+    c = KMeansConfig()
+    assert (c.n_init, c.max_iter, c.tol, c.seed) == (8, 100, 1e-4, 0)
+    assert c.coreset and c.fine_bits == 5 and c.coarse and c.coarse_bits == 3.5
+    assert (c.restart_iter, c.carry, c.fine_iter) == (8, 3, 5)
+    assert (c.neighbours, c.neighbour_rounds, c.neighbour_iter) == (2, 2, 2)
+    assert c.pixel_iter == math.inf and c.pixel_tol == 1e-6
+    assert ALGORITHM_VERSION == 6
+
+
+def test_config_is_frozen_and_comparable():
+    c = KMeansConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.n_init = 3
+    assert dataclasses.replace(c, n_init=3) == KMeansConfig(n_init=3) != c
+    assert hash(KMeansConfig()) == hash(c)
+
+
+BAD_VALUES = {  # field: (a value of the wrong type, a value out of range)
+    "n_init": (2.0, 0),
+    "max_iter": ("100", 0),
+    "tol": (None, -1e-9),
+    "seed": (1.5, -1),
+    "coreset": (1, None),
+    "fine_bits": (True, 8.5),
+    "coarse": ("yes", 0),
+    "coarse_bits": ("3", 0.5),
+    "restart_iter": (None, -1),
+    "carry": (1.0, 0),
+    "fine_iter": (2.5, -1),
+    "neighbours": (None, -1),
+    "neighbour_rounds": (True, -1),
+    "neighbour_iter": (None, -math.inf),
+    "pixel_iter": (None, -1),
+    "pixel_tol": ("0", math.nan),
+}
+
+
+def test_every_field_has_its_bad_values():
+    assert set(BAD_VALUES) == {f.name for f in dataclasses.fields(KMeansConfig)}
+
+
+@pytest.mark.parametrize("field", sorted(BAD_VALUES))
+@pytest.mark.parametrize("which", ["type", "range"])
+def test_config_rejects_bad_values_naming_the_field(field, which):
+    value = BAD_VALUES[field][0 if which == "type" else 1]
+    with pytest.raises(ParameterError, match=rf"^KMeansConfig\.{field} must be ") as err:
+        KMeansConfig(**{field: value})
+    assert "\n" not in str(err.value) and repr(value) in str(err.value)
+    assert isinstance(err.value, ValueError)  # ParameterError is a ValueError
+
+
+def test_config_accepts_the_edges_of_each_range():
+    KMeansConfig(
+        n_init=1,
+        max_iter=1,
+        tol=0.0,
+        seed=np.int64(2**40),
+        fine_bits=8,
+        coarse_bits=1,
+        restart_iter=0,
+        carry=1,
+        fine_iter=math.inf,
+        neighbours=0,
+        neighbour_rounds=0,
+        neighbour_iter=0,
+        pixel_iter=0,
+        pixel_tol=0,
+    )
+    KMeansConfig(fine_bits=1, coarse=False, coarse_bits=8)
+    KMeansConfig(coreset=False, fine_bits=2, coarse_bits=3)  # no coreset: no coarse level
+
+
+def test_coarse_level_must_be_coarser():
+    with pytest.raises(ParameterError, match=r"^KMeansConfig\.coarse_bits must be below fine_bits"):
+        KMeansConfig(fine_bits=3)  # coarse_bits 3.5
+    with pytest.raises(ParameterError, match=r"^KMeansConfig\.coarse_bits"):
+        KMeansConfig(coarse_bits=5)
+
+
+def test_plan_resolves_the_iteration_caps_from_max_iter():
+    p = _Plan.of(KMeansConfig())
+    assert (p.restart_iter, p.fine_iter, p.neighbour_iter, p.pixel_iter) == (8, 5, 2, 100)
+    assert p.carry == 3 and p.coarse and p.fine_cells == 8**5 and p.coarse_cells == 1448
+    # Pixel iterations up to max_iter, whatever it is; the restarts and the fine coreset
+    # share max_iter.
+    assert _Plan.of(KMeansConfig(max_iter=300)).pixel_iter == 300
+    p = _Plan.of(KMeansConfig(max_iter=10))
+    assert (p.restart_iter, p.fine_iter, p.neighbour_iter, p.pixel_iter) == (8, 2, 2, 10)
+    p = _Plan.of(KMeansConfig(max_iter=3))
+    assert (p.restart_iter, p.fine_iter, p.neighbour_iter, p.pixel_iter) == (3, 0, 2, 3)
+    p = _Plan.of(KMeansConfig(max_iter=20, restart_iter=math.inf, fine_iter=math.inf))
+    assert (p.restart_iter, p.fine_iter) == (20, 0)
+    p = _Plan.of(KMeansConfig(pixel_iter=7, neighbour_iter=math.inf, max_iter=50))
+    assert (p.pixel_iter, p.neighbour_iter) == (7, 50)
+    # Without a coreset the best restart runs on for the rest of max_iter, and the pixel
+    # phase is only the final assignment.
+    p = _Plan.of(KMeansConfig(coreset=False, max_iter=30))
+    assert (p.restart_iter, p.fine_iter, p.pixel_iter, p.coarse) == (8, 22, 0, False)
+    # Carried restarts: at most n_init, and 1 without a coarse level.
+    assert _Plan.of(KMeansConfig(n_init=2)).carry == 2
+    assert _Plan.of(KMeansConfig(coarse=False)).carry == 1

@@ -11,14 +11,17 @@ import threading
 
 import numpy as np
 import pytest
-import zarr
 from PIL import Image
 
 from conftest import DATA, make_clip
-from moviebarcode.arrays import LoadStats
+from moviebarcode import executors
+from moviebarcode.cache import ResultCache
+from moviebarcode.cluster import ClusterParams, cluster
+from moviebarcode.device import LoadStats
 from moviebarcode.errors import StoreError
+from moviebarcode.executors import InProcess, ProcessPool
 from moviebarcode.prep import PrepRequest, prep
-from moviebarcode.render import ClusterParams, RenderOptions, cluster, render
+from moviebarcode.render import RenderOptions, frame_columns, render
 from moviebarcode.store import FrameStore
 
 
@@ -128,12 +131,12 @@ def test_cache_other_k_and_recompute(halves, tmp_path, monkeypatch):
     assert b.cached
     np.testing.assert_array_equal(a.centres, b.centres)
     # a cached render does not cluster at all
-    import moviebarcode.render as r
+    import moviebarcode.cluster as c
 
     def boom(*a, **k):
         raise AssertionError("clustered again")
 
-    monkeypatch.setattr(r, "get_engine", boom)
+    monkeypatch.setattr(c, "cluster_range", boom)
     render(
         halves,
         RenderOptions(mode="dominant", cluster=ClusterParams(k=3), width=12),
@@ -141,7 +144,7 @@ def test_cache_other_k_and_recompute(halves, tmp_path, monkeypatch):
     )
     monkeypatch.undo()
     cluster(s, ClusterParams(k=4))
-    ks = sorted({r["k"] for r in s.list_results()})
+    ks = sorted({r["k"] for r in ResultCache(s).list()})
     assert {3, 4} <= set(ks)
     assert not cluster(s, ClusterParams(k=3), recompute=True).cached
 
@@ -231,35 +234,6 @@ def test_refuses_incomplete_store(clips, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-def cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "moviebarcode", *map(str, args)], capture_output=True, text=True
-    )
-
-
-def test_bad_input_cli(halves, tmp_path):
-    cases = [
-        ([tmp_path / "nothing.zarr"], "no such store"),
-        ([DATA], "not a moviebarcode store"),
-        ([halves, "--k", "0"], "at least 1"),
-        ([halves, "--k", str(90 * 160 + 1)], "pixels"),
-        ([halves, "--mode", "plaid"], "plaid"),
-        ([halves, "--width", "0"], "--width"),
-        ([halves, "-o", tmp_path / "x.jpg"], "png"),
-        ([halves, "--palette", tmp_path / "p.txt"], "json or .csv"),
-        ([halves, "--jobs", "0"], "--jobs"),
-    ]
-    old = tmp_path / "old.zarr"
-    zarr.open_group(old, mode="w").attrs["moviebarcode"] = {"layout_version": 0}
-    cases.append(([old], "layout version"))
-    for args, words in cases:
-        r = cli("render", *args)
-        assert r.returncode != 0, args
-        assert "Traceback" not in r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-        assert words.lower() in r.stderr.lower(), (args, r.stderr)
-
-
 def test_two_renders_at_once_do_not_corrupt_the_cache(clips, tmp_path):
     store = prep(clips["colours"], PrepRequest(every=4), output=tmp_path / "c.zarr").store
     errors = []
@@ -282,7 +256,7 @@ def test_two_renders_at_once_do_not_corrupt_the_cache(clips, tmp_path):
             t.join()
     assert not errors
     s = FrameStore.open(store)
-    assert len([r for r in s.list_results() if r["k"] == 5]) == 1
+    assert len([r for r in ResultCache(s).list() if r["k"] == 5]) == 1
     assert not [p for p in (store / "results" / "k5").iterdir() if p.name.startswith(".")]
     c = cluster(s, ClusterParams(k=5))
     assert c.cached and c.centres.shape == (s.frames_done, 5, 3)
@@ -296,7 +270,8 @@ def test_agrees_with_sklearn_on_a_real_clip(tmp_path):
     ).store
     s = FrameStore.open(store)
     ours = cluster(s, ClusterParams(k=8))
-    ref = cluster(s, ClusterParams(k=8, n_init=20), engine="sklearn")
+    ref = cluster(s, ClusterParams(k=8, n_init=20, engine="sklearn"))
+    assert ref.params["engine"] == "sklearn" and not ref.cached  # not served numpy's result
     assert ours.inertia.mean() <= ref.inertia.mean() * 1.01
     dom_ours = ours.centres[np.arange(len(ours.shares)), ours.shares.argmax(1)]
     dom_ref = ref.centres[np.arange(len(ref.shares)), ref.shares.argmax(1)]
@@ -310,14 +285,9 @@ def test_worker_processes_give_the_same_result(tmp_path, monkeypatch, method):
     as in this process, byte for byte, in order."""
     import multiprocessing
 
-    from moviebarcode import render as render_module
-    from moviebarcode.render import cluster_frames
-
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method} here")
-    monkeypatch.setattr(
-        render_module, "worker_context", lambda: multiprocessing.get_context(method)
-    )
+    monkeypatch.setattr(executors, "worker_context", lambda: multiprocessing.get_context(method))
 
     request = PrepRequest(every=48, chunk_frames=4)
     store = prep(DATA / "bbb_trailer_h264.mp4", request, output=tmp_path / "t.zarr").store
@@ -326,18 +296,27 @@ def test_worker_processes_give_the_same_result(tmp_path, monkeypatch, method):
     params = ClusterParams(k=4, n_init=2)
     seen = []
     load = LoadStats()
-    one = cluster_frames(s, params, batch_frames=4, jobs=1)
-    two = cluster_frames(s, params, batch_frames=4, jobs=2, progress=seen.append, load=load)
-    assert load.method == "zarr (worker processes)" and load.bytes == s.frames_done * 90 * 160 * 3
-    for a, b in zip(one[:3], two[:3], strict=True):
-        np.testing.assert_array_equal(a, b)
+    one = cluster(s, params, batch_frames=4, executor=InProcess(), recompute=True)
+    two = cluster(
+        s,
+        params,
+        batch_frames=4,
+        executor=ProcessPool(2),
+        recompute=True,
+        progress=seen.append,
+        load=load,
+    )
+    assert load.method == "zarr" and load.bytes == s.frames_done * 90 * 160 * 3
+    for name in ("centres", "shares", "inertia"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
     assert seen == sorted(seen) and seen[-1] == s.frames_done
-    assert one[3]["engine"] == two[3]["engine"] == "numpy"
+    assert one.params["engine"] == two.params["engine"] == "numpy"
+    assert two.params["executor"]["name"] == "processes"
     # A whole render: the same image.
-    for jobs in (1, 2):
-        opts = RenderOptions(cluster=params, jobs=jobs, batch_frames=4, recompute=True)
-        render(store, opts, output=tmp_path / f"j{jobs}.png")
-    assert (tmp_path / "j1.png").read_bytes() == (tmp_path / "j2.png").read_bytes()
+    for ex in (InProcess(), ProcessPool(2)):
+        opts = RenderOptions(cluster=params, batch_frames=4, recompute=True)
+        render(store, opts, output=tmp_path / f"{ex.name}.png", executor=ex)
+    assert (tmp_path / "in-process.png").read_bytes() == (tmp_path / "processes.png").read_bytes()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
@@ -346,7 +325,7 @@ def test_workers_fork_only_over_known_threads(halves):
     that has read a store), and spawned while any other thread runs."""
     code = (
         "import sys, threading\n"
-        "from moviebarcode.render import worker_context\n"
+        "from moviebarcode.executors import worker_context\n"
         "from moviebarcode.store import FrameStore\n"
         "s = FrameStore.open(sys.argv[1]); s.frames[:1]\n"
         "assert any(t.name.startswith('asyncio_') for t in threading.enumerate())\n"
@@ -362,8 +341,6 @@ def test_workers_fork_only_over_known_threads(halves):
 
 
 def test_average_and_squeeze_are_cached(halves, tmp_path, monkeypatch):
-    from moviebarcode.render import frame_columns
-
     s = FrameStore.open(halves)
     first = {m: frame_columns(s, m) for m in ("average", "squeeze")}
 
@@ -377,4 +354,4 @@ def test_average_and_squeeze_are_cached(halves, tmp_path, monkeypatch):
     monkeypatch.undo()
     naive = frame_columns(FrameStore.open(halves), "average", gamma_correct=False)
     assert abs(naive[0, 0] - first["average"][0, 0]) > 50  # cached apart: 128 vs 188
-    assert [r["k"] for r in s.list_results()] == sorted(r["k"] for r in s.list_results())
+    assert [r["k"] for r in ResultCache(s).list()] == sorted(r["k"] for r in ResultCache(s).list())

@@ -121,9 +121,7 @@ def test_interrupted_parallel_prep_resumes_per_segment(gop_clip, tmp_path, monke
     assert not part.complete
     progress = part.meta["segments"]
     assert len(progress) == 4 and 0 < sum(s["done"] for s in progress) < part.frames.shape[0]
-    from moviebarcode.cli import store_summary
-
-    assert "written in 4 segments" in store_summary(part)["covers"]
+    assert "written in 4 segments" in part.summary()["covers"]
     res = prep(gop_clip, req, output=out, jobs=4)
     assert res.status == "resumed"
     assert FrameStore.open(out).complete and FrameStore.open(out).meta["segments"] is None

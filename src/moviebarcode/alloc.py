@@ -2,12 +2,12 @@
 
 The NumPy k-means makes many short-lived temporaries of a few MiB. glibc's malloc hands
 blocks that big back to the kernel when they are freed (``mmap`` above a threshold,
-heap trimming), so each new temporary starts on fresh pages and page-faults: measured on
-2 cores, about 380 page faults and a third of the run time per 160x90 frame went to the
-kernel. :func:`keep_freed_memory` raises glibc's thresholds so that freed blocks are
-reused instead; the process keeps at most about ``TRIM_BYTES`` of freed memory, a
-constant, whatever the film's length. It is process-wide, applied once, only on glibc,
-and ``MOVIEBARCODE_MALLOC_TUNE=0`` turns it off.
+heap trimming), so each new temporary starts on fresh pages and page-faults, and the
+kernel's share of the run time grows large (the README's benchmark section says how much).
+:func:`keep_freed_memory` raises glibc's thresholds so that freed blocks are reused
+instead; the process keeps at most about ``TRIM_BYTES`` of freed memory, a constant,
+whatever the film's length. It is process-wide, applied once, only on glibc, and
+``MOVIEBARCODE_MALLOC_TUNE=0`` turns it off.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from moviebarcode._xp import get_xp
+
 Array = Any
 """A NumPy or CuPy array."""
 
@@ -33,16 +35,6 @@ _EPSILON = 216.0 / 24389.0  # (6/29)**3
 _KAPPA = 24389.0 / 27.0  # (29/3)**3
 
 
-def _xp_of(x: Array, xp: Any) -> Any:
-    if xp is not None:
-        return xp
-    if type(x).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    return np
-
-
 def srgb_to_linear(x: Array, xp: Any = None) -> Array:
     """sRGB on the 0-255 scale -> linear light on 0-1 (the IEC 61966-2-1 piecewise curve).
 
@@ -55,7 +47,7 @@ def srgb_to_linear(x: Array, xp: Any = None) -> Array:
     -------
     array of the same shape, float32
     """
-    xp = _xp_of(x, xp)
+    xp = xp or get_xp(x)
     v = xp.asarray(x, dtype=xp.float32) / xp.float32(255.0)
     low = v / xp.float32(12.92)
     high = ((xp.maximum(v, 0.04045) + xp.float32(0.055)) / xp.float32(1.055)) ** xp.float32(2.4)
@@ -74,7 +66,7 @@ def linear_to_srgb(x: Array, xp: Any = None) -> Array:
     -------
     array of the same shape, float32
     """
-    xp = _xp_of(x, xp)
+    xp = xp or get_xp(x)
     v = xp.clip(xp.asarray(x, dtype=xp.float32), 0.0, 1.0)
     low = v * xp.float32(12.92)
     high = xp.float32(1.055) * xp.maximum(v, 0.0031308) ** xp.float32(1.0 / 2.4) - xp.float32(0.055)
@@ -100,7 +92,7 @@ def srgb_to_lab(x: Array, xp: Any = None) -> Array:
     array of shape (..., 3), float32
         L* (0-100), a*, b*.
     """
-    xp = _xp_of(x, xp)
+    xp = xp or get_xp(x)
     xyz = _matvec(_RGB_TO_XYZ, srgb_to_linear(x, xp), xp)
     t = xyz / xp.asarray(_WHITE, dtype=xp.float32)
     f = xp.where(
@@ -128,7 +120,7 @@ def lab_to_srgb(x: Array, xp: Any = None) -> Array:
     -------
     array of shape (..., 3), float32
     """
-    xp = _xp_of(x, xp)
+    xp = xp or get_xp(x)
     lab = xp.asarray(x, dtype=xp.float32)
     fy = (lab[..., 0] + xp.float32(16.0)) / xp.float32(116.0)
     fx = fy + lab[..., 1] / xp.float32(500.0)

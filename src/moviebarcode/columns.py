@@ -21,9 +21,13 @@ copied to the host). Every public function returns NumPy arrays, ready for the i
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
+
+from moviebarcode._xp import get_xp, to_host
+from moviebarcode.choices import Sort
+from moviebarcode.colorspace import linear_to_srgb, srgb_to_linear
 
 __all__ = [
     "GREY_CHROMA",
@@ -39,7 +43,7 @@ __all__ = [
     "to_uint8",
 ]
 
-SortKey = Literal["share", "lightness", "hue"]
+SortKey = Sort
 
 #: A cluster colour counts as grey (for ``order_clusters(by="hue")``) when its HSV
 #: saturation is below this ...
@@ -52,33 +56,9 @@ GREY_CHROMA = 16.0
 # --------------------------------------------------------------------------- helpers
 
 
-def _xp(a: Any) -> Any:
-    """Return the array module (numpy or cupy) that ``a`` belongs to."""
-    if type(a).__module__.split(".", 1)[0] == "cupy":
-        import cupy
-
-        return cupy
-    return np
-
-
-def _to_numpy(a: Any) -> np.ndarray:
-    """Return ``a`` as a NumPy array, copying from the GPU if it is a CuPy array."""
-    if type(a).__module__.split(".", 1)[0] == "cupy":
-        return a.get()
-    return np.asarray(a)
-
-
 def _srgb_to_linear_lut(xp: Any) -> Any:
     """A 256-entry float32 table: sRGB code value -> linear light 0..1."""
-    from moviebarcode.colorspace import srgb_to_linear
-
     return xp.asarray(srgb_to_linear(xp.arange(256, dtype=xp.float32), xp=xp), dtype=xp.float32)
-
-
-def _linear_to_srgb(x: Any, xp: Any) -> Any:
-    from moviebarcode.colorspace import linear_to_srgb
-
-    return linear_to_srgb(x, xp=xp)
 
 
 def _check_frames(frames: Any) -> None:
@@ -97,7 +77,7 @@ def _check_clusters(centres: np.ndarray, shares: np.ndarray) -> None:
 
 def to_uint8(colours: Any) -> Any:
     """Round and clip float colours (0..255) to ``uint8``; any shape, same array module."""
-    xp = _xp(colours)
+    xp = get_xp(colours)
     return xp.clip(xp.rint(colours), 0, 255).astype(xp.uint8)
 
 
@@ -105,14 +85,14 @@ def to_uint8(colours: Any) -> Any:
 
 
 def _reduce_mean(frames: Any, axes: tuple[int, ...], gamma_correct: bool) -> np.ndarray:
-    xp = _xp(frames)
+    xp = get_xp(frames)
     _check_frames(frames)
     if gamma_correct:
         linear = _srgb_to_linear_lut(xp)[frames]  # float32, same shape as frames
-        out = _linear_to_srgb(linear.mean(axis=axes, dtype=xp.float64), xp)
+        out = linear_to_srgb(linear.mean(axis=axes, dtype=xp.float64), xp=xp)
     else:
         out = frames.mean(axis=axes, dtype=xp.float64)
-    return _to_numpy(out).astype(np.float32)
+    return to_host(out).astype(np.float32)
 
 
 def average_colours(frames: Any, *, gamma_correct: bool = True) -> np.ndarray:
@@ -159,7 +139,7 @@ def dominant(centres_srgb: Any, shares: Any) -> np.ndarray:
     Returns:
         ``(n, 3)`` NumPy array of ``centres_srgb``'s dtype.
     """
-    centres, sh = _to_numpy(centres_srgb), _to_numpy(shares)
+    centres, sh = to_host(centres_srgb), to_host(shares)
     _check_clusters(centres, sh)
     pick = np.argmax(sh, axis=1)
     return centres[np.arange(len(pick)), pick]
@@ -177,7 +157,7 @@ def least(centres_srgb: Any, shares: Any) -> np.ndarray:
     Returns:
         ``(n, 3)`` NumPy array of ``centres_srgb``'s dtype.
     """
-    centres, sh = _to_numpy(centres_srgb), _to_numpy(shares)
+    centres, sh = to_host(centres_srgb), to_host(shares)
     _check_clusters(centres, sh)
     pick = np.argmin(np.where(sh > 0, sh, np.inf), axis=1)
     return centres[np.arange(len(pick)), pick]
@@ -200,7 +180,7 @@ def stacked_heights(shares: Any, height: int) -> np.ndarray:
     Returns:
         ``(n, k)`` int64 NumPy array, in the clusters' original order.
     """
-    sh = _to_numpy(shares).astype(np.float64)
+    sh = to_host(shares).astype(np.float64)
     if sh.ndim != 2:
         raise ValueError(f"shares must be (n, k), got shape {sh.shape}")
     if height < 0:
@@ -227,8 +207,6 @@ def stacked_heights(shares: Any, height: int) -> np.ndarray:
 
 def _relative_luminance(srgb: np.ndarray) -> np.ndarray:
     """CIE relative luminance Y (0..1) of sRGB 0..255 colours (Rec. 709 primaries)."""
-    from moviebarcode.colorspace import srgb_to_linear
-
     lin = np.asarray(srgb_to_linear(srgb.astype(np.float64), xp=np), dtype=np.float64)
     return lin @ np.array([0.2126, 0.7152, 0.0722])
 
@@ -272,7 +250,7 @@ def order_clusters(centres_srgb: Any, shares: Any, by: SortKey = "share") -> np.
         ``(n, k)`` int64 NumPy array; row ``i`` is a permutation of ``0..k-1`` and
         ``order[i, 0]`` is the cluster drawn at the top of column ``i``.
     """
-    centres, sh = _to_numpy(centres_srgb), _to_numpy(shares).astype(np.float64)
+    centres, sh = to_host(centres_srgb), to_host(shares).astype(np.float64)
     _check_clusters(centres, sh)
     n, k = sh.shape
     idx = np.broadcast_to(np.arange(k), (n, k))
@@ -323,7 +301,7 @@ def stacked_columns(
     Returns:
         ``(n, height, 3)`` uint8 NumPy array; ``[:, 0]`` is the top row.
     """
-    centres, sh = _to_numpy(centres_srgb), _to_numpy(shares).astype(np.float64)
+    centres, sh = to_host(centres_srgb), to_host(shares).astype(np.float64)
     _check_clusters(centres, sh)
     if height < 1:
         raise ValueError(f"height must be >= 1, got {height}")

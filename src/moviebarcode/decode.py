@@ -568,3 +568,10 @@ def check_input(info: MovieInfo, sampling: Sampling) -> None:
         )
     if sampling.end is not None and sampling.end <= sampling.start:
         raise InputError("--end must be after --start")
+
+
+def is_resume_point(frames: np.ndarray, times: np.ndarray, indices: np.ndarray, last) -> bool:
+    """Whether the first of a resumed decode's frames is ``last``, the store's last frame
+    (time, index, pixels): the seek was exact, and decoding can go on from there."""
+    t, idx, pixels = last
+    return abs(times[0] - t) < 1e-6 and indices[0] == idx and np.array_equal(frames[0], pixels)

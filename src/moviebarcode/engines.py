@@ -23,7 +23,7 @@ import numpy as np
 
 from moviebarcode.alloc import keep_freed_memory
 from moviebarcode.errors import MoviebarcodeError
-from moviebarcode.kmeans import KMeansResult, batched_kmeans
+from moviebarcode.kmeans import KMeansConfig, KMeansResult, batched_kmeans
 
 Array = Any
 """A NumPy or CuPy array."""
@@ -56,16 +56,8 @@ class NumpyEngine:
             pixels = pixels.get()
         x = np.asarray(pixels, dtype=np.float32)
         keep_freed_memory()
-        return batched_kmeans(
-            x,
-            k,
-            n_init=n_init,
-            max_iter=max_iter,
-            tol=tol,
-            seed=seed,
-            xp=np,
-            n_threads=self.n_threads,
-        )
+        config = KMeansConfig(n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
+        return batched_kmeans(x, k, config, xp=np, n_threads=self.n_threads)
 
 
 class SklearnEngine:
@@ -132,7 +124,8 @@ class CupyEngine:
     ) -> KMeansResult:
         cp = self._cupy
         x = cp.asarray(pixels, dtype=cp.float32)
-        return batched_kmeans(x, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, xp=cp)
+        config = KMeansConfig(n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
+        return batched_kmeans(x, k, config, xp=cp)
 
 
 class CumlEngine:

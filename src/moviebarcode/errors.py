@@ -16,3 +16,7 @@ class StoreError(MoviebarcodeError):
 
 class FFmpegError(MoviebarcodeError):
     """ffmpeg could not be found or failed."""
+
+
+class ParameterError(MoviebarcodeError, ValueError):
+    """An option or parameter has a value it cannot take; the CLI exits 2, like a usage error."""

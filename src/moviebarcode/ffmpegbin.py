@@ -22,6 +22,11 @@ def set_ffmpeg(path: str | None) -> None:
     has_filter.cache_clear()
 
 
+def ffmpeg_override() -> str | None:
+    """The binary set by :func:`set_ffmpeg`, if any (handed on to worker processes)."""
+    return _override
+
+
 @functools.cache
 def ffmpeg_exe() -> str:
     """The ffmpeg binary to run: the override, $MOVIEBARCODE_FFMPEG, ``ffmpeg`` on PATH, or the

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from moviebarcode._fmt import hms
 from moviebarcode.columns import to_uint8
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "atomic_output",
     "barcode_image",
     "default_height",
-    "format_hms",
     "save_png",
     "tick_step",
 ]
@@ -96,15 +96,6 @@ def barcode_image(
     return _resize(img, (out_w, out_h))
 
 
-def format_hms(seconds: float) -> str:
-    """``H:MM:SS`` for a time in seconds, rounded to the second: 5 -> ``"0:00:05"``."""
-    total = int(round(seconds))
-    sign = "-" if total < 0 else ""
-    h, rest = divmod(abs(total), 3600)
-    m, s = divmod(rest, 60)
-    return f"{sign}{h}:{m:02d}:{s:02d}"
-
-
 def tick_step(duration: float, *, max_ticks: int = 10) -> float:
     """The smallest step in ``TICK_STEPS`` giving at most ``max_ticks`` intervals."""
     for step in TICK_STEPS:
@@ -161,7 +152,7 @@ def add_labels(
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     pad = max(size // 3, 3)
     tick_len = max(size // 2, 4)
-    label_w, label_h = _text_size(probe, format_hms(start + duration), font)
+    label_w, label_h = _text_size(probe, hms(start + duration), font)
     _, line_h = _text_size(probe, "0:00:00 Ag", font)
     label_h = max(label_h, line_h)
 
@@ -185,7 +176,7 @@ def add_labels(
     for t in times:
         x = int(round((t - start) / duration * (width - 1)))
         draw.line([(x, y0), (x, y0 + tick_len)], fill=foreground, width=max(size // 12, 1))
-        label = format_hms(t)
+        label = hms(t)
         lw, _ = _text_size(draw, label, font)
         lx = min(max(x - lw // 2, 0), max(width - lw, 0))
         draw.text((lx, y0 + tick_len + pad), label, font=font, fill=foreground, anchor="la")

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from moviebarcode import segments
+from moviebarcode._fmt import hms
+from moviebarcode.choices import Compressor, CropChoice, Hwaccel, Tonemap, check
 from moviebarcode.decode import (
     Crop,
     Decoder,
@@ -20,10 +22,11 @@ from moviebarcode.decode import (
     check_input,
     cuda_available,
     detect_crop,
+    is_resume_point,
     output_size,
     picture_for,
 )
-from moviebarcode.errors import InputError, StoreError
+from moviebarcode.errors import InputError, ParameterError, StoreError
 from moviebarcode.probe import MovieInfo, frame_interval, probe
 from moviebarcode.store import (
     ChunkBuffer,
@@ -47,38 +50,45 @@ class PrepRequest:
     width: int | None = None
     height: int | None = None
     size: tuple[int, int] | None = None
-    crop: str = "auto"
-    tonemap: str = "auto"
+    crop: CropChoice = "auto"
+    tonemap: Tonemap = "auto"
     chunk_frames: int | None = None
-    compressor: str = "none"
+    compressor: Compressor = "none"
     keyframes: bool = False
     fast: bool = False
-    hwaccel: str = "none"
+    hwaccel: Hwaccel = "none"
 
     def __post_init__(self):
         picked = [x is not None for x in (self.every, self.fps, self.columns)]
         if sum(picked) > 1:
-            raise InputError("use only one of --every, --fps and --columns")
+            raise ParameterError("use only one of --every, --fps and --columns")
+        if sum(x is not None for x in (self.width, self.height, self.size)) > 1:
+            raise ParameterError("use only one of --width, --height and --size")
         if self.every is not None and self.every < 1:
-            raise InputError("--every must be at least 1")
+            raise ParameterError("--every must be at least 1")
         if self.fps is not None and not self.fps > 0:
-            raise InputError("--fps must be more than 0")
+            raise ParameterError("--fps must be more than 0")
         if self.columns is not None and self.columns < 1:
-            raise InputError("--columns must be at least 1")
+            raise ParameterError("--columns must be at least 1")
         if self.start < 0 or (self.end is not None and self.end <= self.start):
-            raise InputError("--start must be >= 0 and --end after --start")
+            raise ParameterError("--start must be >= 0 and --end after --start")
         for name in ("width", "height", "chunk_frames"):
             v = getattr(self, name)
             if v is not None and v < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.size is not None and min(self.size) < 1:
-            raise InputError("--size must be WxH with both at least 1")
-        if self.crop not in ("auto", "none"):
-            raise InputError("--crop must be auto or none")
+                raise ParameterError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
+            raise ParameterError("--size must be WxH with both at least 1")
         if self.keyframes and (self.fps is not None or self.columns is not None):
-            raise InputError("--keyframes takes one column per keyframe: not with --fps/--columns")
-        if self.hwaccel not in ("auto", "none", "cuda"):
-            raise InputError("--hwaccel must be auto, none or cuda")
+            raise ParameterError(
+                "--keyframes takes one column per keyframe: not with --fps/--columns"
+            )
+        for literal, value, what in (
+            (CropChoice, self.crop, "--crop"),
+            (Tonemap, self.tonemap, "--tonemap"),
+            (Compressor, self.compressor, "--compress"),
+            (Hwaccel, self.hwaccel, "--hwaccel"),
+        ):
+            check(literal, value, what)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -189,10 +199,7 @@ def _run_decoder(
         frames, times, indices = batch.frames, batch.times, batch.indices
         if first:
             first = False
-            t, idx, pixels = verify_first
-            if not (
-                abs(times[0] - t) < 1e-6 and indices[0] == idx and np.array_equal(frames[0], pixels)
-            ):
+            if not is_resume_point(frames, times, indices, verify_first):
                 decoder.close()
                 return False
             frames, times, indices = frames[1:], times[1:], indices[1:]
@@ -203,6 +210,92 @@ def _run_decoder(
         return False
     appender.flush()
     return True
+
+
+def _existing(out: Path, request: PrepRequest, fp: dict, force: bool) -> FrameStore | None:
+    """The store at ``out`` to resume or confirm, if it is one of this film and these options;
+    None to create it; StoreError if it is another film's or was made with other options."""
+    if force or not is_store(out):
+        return None
+    store = FrameStore.open(out, writable=True)
+    meta = store.meta
+    if not same_source(meta["source"]["fingerprint"], fp):
+        raise StoreError(
+            f"{out} was made from a different or changed file "
+            f"({meta['source']['path']}); use --force to prep it again"
+        )
+    if meta["request"] != request.to_dict():
+        diff = ", ".join(k for k, v in request.to_dict().items() if meta["request"].get(k) != v)
+        raise StoreError(
+            f"{out} was prepped with other options ({diff}); use --force to "
+            f"replace it, or -o for another store"
+        )
+    return store
+
+
+def _create(out: Path, info: MovieInfo, sampling: Sampling, request: PrepRequest, fp: dict):
+    """A new, empty store at ``out`` for this film: crop detected, size and picture chosen."""
+    crop: Crop | None = None
+    if request.crop == "auto":
+        crop = detect_crop(info, sampling.start, sampling.end)
+    size = output_size(info, crop, width=request.width, height=request.height, size=request.size)
+    tonemap = {"auto": None, "on": True, "off": False}[request.tonemap]
+    picture = picture_for(
+        info, crop, size, tonemap=tonemap, fast=request.fast, hwaccel=resolve_hwaccel(request)
+    )
+    return FrameStore.create(
+        out,
+        frame_shape=(size[1], size[0]),
+        chunk_frames=request.chunk_frames or default_chunk_frames(size[1], size[0]),
+        compressor=request.compressor,
+        attrs={
+            "source": {"path": info.path, "fingerprint": fp},
+            "probe": info.to_dict(),
+            "request": request.to_dict(),
+            "sampling": dataclasses.asdict(sampling),
+            "picture": picture.to_dict(),
+        },
+    )
+
+
+def _stored_picture(store: FrameStore) -> Picture:
+    pic = store.meta["picture"]
+    return Picture(**{**pic, "crop": Crop(**pic["crop"]) if pic["crop"] else None})
+
+
+def _finish(store: FrameStore, info: MovieInfo, sampling: Sampling, report) -> list[str]:
+    """Record how decoding went and mark the store complete; the warnings to show."""
+    n = store.frames_done
+    expected_end = sampling.end if sampling.end is not None else info.duration
+    last = report.last_time
+    decode_meta = {
+        "errors": report.errors,
+        "error_count": report.error_count,
+        "returncode": report.returncode,
+        "last_decoded_time": last,
+        "timestamp_resets": report.timestamp_resets,
+        "truncated_at": None,
+    }
+    warnings = []
+    if (
+        expected_end is not None
+        and last is not None
+        and last < expected_end - max(1.0, 3 * frame_interval(info))
+    ):
+        decode_meta["truncated_at"] = last
+        warnings.append(
+            f"decoding stopped at {hms(last)} of {hms(expected_end)}: the file "
+            f"looks truncated or corrupt; kept the {n} frames before that"
+        )
+    elif report.error_count:
+        when = report.errors[0]["time"]
+        at = f" (first at {hms(when)})" if when is not None else ""
+        warnings.append(
+            f"ffmpeg reported {report.error_count} problem(s) reading the file{at}; "
+            f"kept every frame that decoded"
+        )
+    store.mark_complete(decode=decode_meta, frames=n)
+    return warnings
 
 
 def prep(
@@ -225,61 +318,14 @@ def prep(
     sampling = resolve_sampling(info, request)
     check_input(info, sampling)
     fp = fingerprint(movie)
-    warnings: list[str] = []
-
-    store = None
-    if is_store(out) and not force:
-        store = FrameStore.open(out, writable=True)
-        meta = store.meta
-        if not same_source(meta["source"]["fingerprint"], fp):
-            raise StoreError(
-                f"{out} was made from a different or changed file "
-                f"({meta['source']['path']}); use --force to prep it again"
-            )
-        if meta["request"] != request.to_dict():
-            diff = ", ".join(k for k, v in request.to_dict().items() if meta["request"].get(k) != v)
-            raise StoreError(
-                f"{out} was prepped with other options ({diff}); use --force to "
-                f"replace it, or -o for another store"
-            )
-        if store.complete:
-            return PrepResult(out, "up to date", store.frames_done, [])
-
+    store = _existing(out, request, fp, force)
+    if store is not None and store.complete:
+        return PrepResult(out, "up to date", store.frames_done, [])
+    status = "resumed" if store is not None else "created"
     if store is None:
-        crop: Crop | None = None
-        if request.crop == "auto":
-            crop = detect_crop(info, sampling.start, sampling.end)
-        size = output_size(
-            info, crop, width=request.width, height=request.height, size=request.size
-        )
-        tonemap = {"auto": None, "on": True, "off": False}[request.tonemap]
-        picture = picture_for(
-            info, crop, size, tonemap=tonemap, fast=request.fast, hwaccel=resolve_hwaccel(request)
-        )
-        chunk = request.chunk_frames or default_chunk_frames(size[1], size[0])
-        store = FrameStore.create(
-            out,
-            frame_shape=(size[1], size[0]),
-            chunk_frames=chunk,
-            compressor=request.compressor,
-            attrs={
-                "source": {"path": info.path, "fingerprint": fp},
-                "probe": info.to_dict(),
-                "request": request.to_dict(),
-                "sampling": dataclasses.asdict(sampling),
-                "picture": picture.to_dict(),
-            },
-        )
-        status = "created"
-    else:
-        status = "resumed"
-    meta = store.meta
-    picture = Picture(
-        **{
-            **meta["picture"],
-            "crop": Crop(**meta["picture"]["crop"]) if meta["picture"]["crop"] else None,
-        }
-    )
+        store = _create(out, info, sampling, request, fp)
+    picture = _stored_picture(store)
+    warnings: list[str] = []
     with store.lock():
         if on_start:
             on_start(info, sampling, store)
@@ -289,41 +335,13 @@ def prep(
             report, seeked = _decode_into(store, info, sampling, picture, progress)
             if status == "resumed" and done_before and not seeked:
                 status = "resumed from the start"
-        n = store.frames_done
-        if n == 0:
+        if store.frames_done == 0:
             msg = report.errors[0]["message"] if report.errors else "no frames in the chosen range"
             if status == "created":
                 shutil.rmtree(store.path, ignore_errors=True)  # nothing worth keeping
             raise InputError(f"{movie}: no frame could be decoded ({msg})")
-        expected_end = sampling.end if sampling.end is not None else info.duration
-        last = report.last_time
-        decode_meta = {
-            "errors": report.errors,
-            "error_count": report.error_count,
-            "returncode": report.returncode,
-            "last_decoded_time": last,
-            "timestamp_resets": report.timestamp_resets,
-            "truncated_at": None,
-        }
-        if (
-            expected_end is not None
-            and last is not None
-            and last < expected_end - max(1.0, 3 * frame_interval(info))
-        ):
-            decode_meta["truncated_at"] = last
-            warnings.append(
-                f"decoding stopped at {_hms(last)} of {_hms(expected_end)}: the file "
-                f"looks truncated or corrupt; kept the {n} frames before that"
-            )
-        elif report.error_count:
-            when = report.errors[0]["time"]
-            at = f" (first at {_hms(when)})" if when is not None else ""
-            warnings.append(
-                f"ffmpeg reported {report.error_count} problem(s) reading the file{at}; "
-                f"kept every frame that decoded"
-            )
-        store.mark_complete(decode=decode_meta, frames=n)
-    return PrepResult(out, status, n, warnings)
+        warnings += _finish(store, info, sampling, report)
+    return PrepResult(out, status, store.frames_done, warnings)
 
 
 def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings):
@@ -385,8 +403,3 @@ def _decode_into(
     decoder = Decoder(info, sampling, picture)
     _run_decoder(store, decoder, _Appender(store, skip=done), progress)
     return decoder.report, False
-
-
-def _hms(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -31,7 +31,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from moviebarcode.decode import Decoder, DecodeReport, Picture, Sampling
+from moviebarcode.decode import Decoder, DecodeReport, Picture, Sampling, is_resume_point
 from moviebarcode.ffmpegbin import ffmpeg_exe
 from moviebarcode.probe import MovieInfo
 from moviebarcode.store import ChunkBuffer, FrameStore
@@ -236,6 +236,23 @@ class _SegmentWriter:
         self.progress.advance(self.i, m)
 
 
+def _segment_decoder(store, info, sampling, picture, seg: Segment, done: int):
+    """The decoder of one segment, and what its first frame must be when it resumes after
+    ``done`` frames (time, index, pixels of the last frame written), else None."""
+    end = seg.t_stop if seg.t_stop is not None else sampling.end
+    s = dataclasses.replace(sampling, end=end, max_frames=None)
+    if done:
+        # resume: seek to the last frame written, which must come out first and match
+        q = seg.pos + done - 1
+        t_last = float(store.group["time"][q])
+        verify = (t_last, int(store.group["index"][q]), store.frames[q])
+        seek = max(sampling.start, t_last - SEEK_EARLY)
+        return Decoder(info, s, picture, index_offset=verify[1], seek=seek), verify
+    seek = None if seg.first == 0 else max(sampling.start, seg.t_first - SEEK_EARLY)
+    dec = Decoder(info, s, picture, index_offset=seg.first, seek=seek, prev_bucket=seg.prev_bucket)
+    return dec, None
+
+
 def run(
     store: FrameStore,
     info: MovieInfo,
@@ -265,26 +282,7 @@ def run(
         writer = _SegmentWriter(store, seg, i, progress, locks, expected)
         if done[i] >= seg.count:
             return
-        end = seg.t_stop if seg.t_stop is not None else sampling.end
-        s = dataclasses.replace(sampling, end=end, max_frames=None)
-        if done[i]:
-            # resume: seek to the last frame written, which must come out first and match
-            q = seg.pos + done[i] - 1
-            t_last = float(store.group["time"][q])
-            verify = (t_last, int(store.group["index"][q]), store.frames[q])
-            dec = Decoder(
-                info,
-                s,
-                picture,
-                index_offset=verify[1],
-                seek=max(sampling.start, t_last - SEEK_EARLY),
-            )
-        else:
-            verify = None
-            seek = None if seg.first == 0 else max(sampling.start, seg.t_first - SEEK_EARLY)
-            dec = Decoder(
-                info, s, picture, index_offset=seg.first, seek=seek, prev_bucket=seg.prev_bucket
-            )
+        dec, verify = _segment_decoder(store, info, sampling, picture, seg, done[i])
         decoders[i] = dec
         try:
             for batch in dec.batches(store.chunk_frames):
@@ -292,12 +290,7 @@ def run(
                     return
                 frames, t, idx = batch.frames, batch.times, batch.indices
                 if verify is not None:
-                    ok = (
-                        abs(t[0] - verify[0]) < 1e-6
-                        and idx[0] == verify[1]
-                        and np.array_equal(frames[0], verify[2])
-                    )
-                    if not ok:
+                    if not is_resume_point(frames, t, idx, verify):
                         raise PlanMismatch(f"segment {i}: resume point did not match")
                     frames, t, idx, verify = frames[1:], t[1:], idx[1:], None
                 writer.add(frames, t, idx)

@@ -10,8 +10,7 @@ Layout (``LAYOUT_VERSION`` 1)::
       time                 float64 (n,), seconds from the start of the source file
       index                int64 (n,), decoded frame number (from --start; the source frame
                            number when prep started at 0)
-      results/k{k}/{key}   a group per clustering: centres (n, k, 3) float32 (sRGB 0..255),
-                           shares (n, k) float32, inertia (n,) float64; params in its attributes
+      results/             the result cache (see ``moviebarcode.cache``)
 
 Frames are written a chunk at a time and ``frames_done`` moves forward only after the chunk is
 on disk (zarr writes each file atomically), so a store killed at any moment holds whole chunks
@@ -22,18 +21,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import hashlib
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import zarr
 
-from moviebarcode import __version__
+from moviebarcode import __version__, _lock
+from moviebarcode._fmt import hms
 from moviebarcode.errors import StoreError
 
 LAYOUT_VERSION = 1
@@ -270,17 +268,14 @@ class FrameStore:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """An exclusive lock for writers (one prep at a time); StoreError if already held."""
-        fd = os.open(self.path / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StoreError(
-                    f"{self.path}: another moviebarcode process is writing it"
-                ) from None
-            yield
-        finally:
-            os.close(fd)
+            with _lock.exclusive(self.path / ".lock"):
+                yield
+        except _lock.Busy as exc:
+            hint = f" {exc}" if str(exc) else ""
+            raise StoreError(
+                f"{self.path}: another moviebarcode process is writing it{hint}"
+            ) from None
 
     # -- reading -----------------------------------------------------------------------------
     def batch_ranges(self, batch_frames: int | None = None) -> list[tuple[int, int]]:
@@ -295,103 +290,49 @@ class FrameStore:
         for s, e in self.batch_ranges(batch_frames):
             yield s, self.frames[s:e]
 
-    # -- results -----------------------------------------------------------------------------
-    def result_path(self, k: int, key: str) -> Path:
-        return self.path / "results" / f"k{k}" / key
+    # -- description -------------------------------------------------------------------------
+    def summary(self) -> dict:
+        """What the store holds, as `info` shows it: status, frames, size, sampling, source,
+        picture and decoding facts (results are listed by ``moviebarcode.cache``)."""
+        meta = self.meta
+        pic = meta["picture"]
+        h, w = self.frame_shape
+        decode = meta.get("decode") or {}
+        hwaccel = pic.get("hwaccel") or "software"
+        return {
+            "store": str(self.path),
+            "status": "complete" if self.complete else "INCOMPLETE (run prep again to resume)",
+            "frames": self.frames_done,
+            "frame size": f"{w}x{h}",
+            "chunk": f"{self.chunk_frames} frames",
+            "sampling": _describe_sampling(meta["sampling"]),
+            "covers": self._covers(),
+            "source": meta["source"]["path"],
+            "crop": "{w}x{h}+{x}+{y}".format(**pic["crop"]) if pic.get("crop") else "none",
+            "tonemap": "HDR -> SDR" if pic.get("tonemap") else "no",
+            "decoder": f"{hwaccel}, fast" if pic.get("fast") else hwaccel,
+            "decode errors": f"truncated at {hms(decode['truncated_at'])}"
+            if decode.get("truncated_at")
+            else decode.get("error_count", 0),
+            "layout": meta["layout_version"],
+        }
 
-    def load_result(self, k: int, key: str) -> dict | None:
-        """The cached clustering for (k, key), as numpy arrays plus ``params``; None if absent."""
-        p = self.result_path(k, key)
-        if not (p / "zarr.json").is_file():
-            return None
-        g = zarr.open_group(p, mode="r")
-        out = {name: g[name][...] for name in ("centres", "shares", "inertia")}
-        out["params"] = dict(g.attrs.get("params", {}))
-        if out["centres"].shape[0] != self.frames_done:
-            return None
-        return out
+    def _covers(self) -> str:
+        segments = self.meta.get("segments")
+        if segments:  # a parallel prep under way: its frames are not a contiguous prefix
+            total = segments[-1]["pos"] + segments[-1]["count"]
+            return f"{self.frames_done} of {total} frames, written in {len(segments)} segments"
+        times = self.times
+        return f"{hms(times[0])} - {hms(times[-1])}" if len(times) else "nothing yet"
 
-    def save_result(
-        self,
-        k: int,
-        key: str,
-        params: dict,
-        centres: np.ndarray,
-        shares: np.ndarray,
-        inertia: np.ndarray,
-        replace: bool = False,
-    ) -> None:
-        """Write a clustering result (see ``_save_group``)."""
-        arrays = {"centres": centres, "shares": shares, "inertia": inertia}
-        self._save_group(self.result_path(k, key), params, arrays, replace=replace)
 
-    def stats_path(self, name: str) -> Path:
-        return self.path / "results" / "stats" / name
-
-    def load_stats(self, name: str) -> np.ndarray | None:
-        """A cached per-frame statistic (e.g. average colours), or None."""
-        p = self.stats_path(name)
-        if not (p / "zarr.json").is_file():
-            return None
-        values = zarr.open_group(p, mode="r")["values"][...]
-        return values if values.shape[0] == self.frames_done else None
-
-    def save_stats(self, name: str, values: np.ndarray, params: dict) -> None:
-        """Cache a per-frame statistic ``values`` (n, ...) under results/stats/{name}."""
-        self._save_group(self.stats_path(name), params, {"values": values})
-
-    def _save_group(
-        self, final: Path, params: dict, arrays: dict[str, np.ndarray], replace: bool = False
-    ) -> None:
-        """Write ``arrays`` and ``params`` as a group at ``final``. It is written under a
-        temporary name and renamed into place, so readers never see half of it and two writers
-        cannot mix their arrays. If ``final`` exists (another writer got there first with the
-        same, deterministic result), it stays, unless ``replace``."""
-        key = final.name
-        tmp = final.parent / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        for folder in (self.path / "results", final.parent):
-            if not (folder / "zarr.json").exists():
-                # another render may create it at the same moment
-                with contextlib.suppress(FileExistsError, zarr.errors.ContainsGroupError):
-                    zarr.open_group(folder, mode="a", zarr_format=3)
-        g = zarr.open_group(tmp, mode="w", zarr_format=3)
-        for name, arr in arrays.items():
-            a = g.create_array(
-                name,
-                shape=arr.shape,
-                dtype=arr.dtype,
-                chunks=(max(1, min(arr.shape[0], 65536)), *arr.shape[1:]),
-                compressors=None,
-            )
-            a[...] = arr
-        g.attrs["params"] = params
-        for _ in range(10):
-            try:
-                os.rename(tmp, final)
-                return
-            except OSError:
-                if not (final / "zarr.json").exists() and final.exists():
-                    raise  # something that is not a result is in the way
-                if not replace:
-                    break
-                backup = final.parent / f".old-{key}-{uuid.uuid4().hex[:8]}"
-                with contextlib.suppress(FileNotFoundError):
-                    os.rename(final, backup)
-                    shutil.rmtree(backup, ignore_errors=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-    def list_results(self) -> list[dict]:
-        """The cached clusterings: [{k, key, params}] sorted by k."""
-        root = self.path / "results"
-        out = []
-        if not root.is_dir():
-            return out
-        kdirs = [q for q in root.glob("k*") if q.name[1:].isdigit()]
-        for kdir in sorted(kdirs, key=lambda q: int(q.name[1:])):
-            for rdir in sorted(kdir.iterdir()):
-                if rdir.name.startswith(".") or not (rdir / "zarr.json").is_file():
-                    continue
-                params = dict(zarr.open_group(rdir, mode="r").attrs.get("params", {}))
-                out.append({"k": int(kdir.name[1:]), "key": rdir.name, "params": params})
-        return out
+def _describe_sampling(s: dict) -> str:
+    if s.get("keyframes"):
+        how = "keyframes only" + (f", every {s['every']}" if s.get("every", 1) > 1 else "")
+    elif s.get("every"):
+        how = f"every {s['every']} frames"
+    else:
+        how = f"{s['fps']:.6g} frames per second"
+    if s.get("max_frames"):
+        how += f" (at most {s['max_frames']})"
+    return how

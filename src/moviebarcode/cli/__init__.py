@@ -1,0 +1,60 @@
+"""The command line: parses options, calls the library, turns its errors into one-line
+messages. The only part of moviebarcode that imports click.
+
+Exit codes: 0 success, 1 bad input (a missing or broken movie or store, an unwritable
+output), 2 a usage error (an unknown option, a value an option cannot take, options that
+conflict), 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from moviebarcode import __version__
+from moviebarcode.cli import batch, info, prep, render
+from moviebarcode.cli._common import EXIT_INTERRUPTED, EXIT_USAGE, fail
+from moviebarcode.ffmpegbin import set_ffmpeg
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="moviebarcode")
+@click.option(
+    "--ffmpeg",
+    "ffmpeg_path",
+    metavar="PATH",
+    envvar="MOVIEBARCODE_FFMPEG",
+    help="ffmpeg binary to use (default: ffmpeg on PATH, else the one from "
+    "imageio-ffmpeg). Also $MOVIEBARCODE_FFMPEG.",
+)
+def cli(ffmpeg_path: str | None) -> None:
+    """Turn a film into a movie barcode, in two stages.
+
+    \\b
+      moviebarcode prep movie.mkv            decode once into cache/movie.zarr
+      moviebarcode render cache/movie.zarr   cluster the cached frames, write the barcode PNG
+      moviebarcode info cache/movie.zarr     what a store (or a movie) holds
+
+    Rendering again with another k or mode never decodes the movie again.
+    """
+    if ffmpeg_path:
+        set_ffmpeg(ffmpeg_path)
+
+
+for _command in (prep.prep, render.render, info.info, batch.batch):
+    cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: click's usage errors become one line too (exit 2), like library errors."""
+    try:
+        rv = cli.main(args=argv, prog_name="moviebarcode", standalone_mode=False)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "moviebarcode"
+        fail(f"{exc.format_message()} (see '{where} --help')", EXIT_USAGE)
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    except click.Abort:
+        fail("interrupted", EXIT_INTERRUPTED)
+    sys.exit(rv if isinstance(rv, int) else 0)

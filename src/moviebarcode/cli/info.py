@@ -1,0 +1,52 @@
+"""``moviebarcode info``: what a store or a movie holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from moviebarcode._fmt import hms
+from moviebarcode.cache import ResultCache
+from moviebarcode.cli._common import friendly_errors
+from moviebarcode.probe import probe
+from moviebarcode.store import FrameStore
+
+
+def _movie_lines(m: dict) -> list[str]:
+    video = f"{m['codec']} {m['pix_fmt']} {m['width']}x{m['height']}"
+    if tuple(m["sar"]) != (1, 1):
+        video += f" SAR {m['sar'][0]}:{m['sar'][1]}"
+    if m["rotation"]:
+        video += f" rotated {m['rotation']}"
+    if m["hdr"]:
+        video += f" HDR {m['color_transfer']}"
+    return [
+        f"movie:      {m['path']}",
+        f"video:      {video}",
+        f"frame rate: {m['fps'] or '?'} fps",
+        f"duration:   {hms(m['duration'])} ({m['duration']} s)",
+    ]
+
+
+def _store_lines(data: dict) -> list[str]:
+    lines = [f"{k + ':':<15}{v}" for k, v in data.items() if k != "results"]
+    lines += [f"{'result:':<15}k={r['k']} {r['key']}" for r in data["results"]]
+    return lines
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@friendly_errors
+def info(path, as_json):
+    """Show what a frame store (or a movie file) holds."""
+    if path.is_dir() or path.suffix == ".zarr":
+        store = FrameStore.open(path)
+        data = {**store.summary(), "results": ResultCache(store).list()}
+        lines = _store_lines(data)
+    else:
+        data = {"movie": probe(path).to_dict()}
+        lines = _movie_lines(data["movie"])
+    click.echo(json.dumps(data, indent=2) if as_json else "\n".join(lines))

@@ -1,0 +1,234 @@
+"""The command-line options that several commands share (prep's are also batch's, render's
+too), defined once, with their choices and defaults read from the library's configs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from moviebarcode.choices import (
+    Compressor,
+    CropChoice,
+    DeviceChoice,
+    EngineName,
+    Hwaccel,
+    Mode,
+    Sort,
+    Space,
+    Tonemap,
+)
+from moviebarcode.cli._common import SizeParam, TimeParam, choice
+from moviebarcode.cluster import ClusterParams
+from moviebarcode.prep import PrepRequest
+from moviebarcode.render import RenderOptions
+
+_REQ = PrepRequest()
+_CLUSTER = ClusterParams()
+_RENDER = RenderOptions()
+
+PREP = [
+    click.option(
+        "--every",
+        type=int,
+        metavar="N",
+        help="Keep every Nth decoded frame [default: 24, as in the original barcodes].",
+    ),
+    click.option(
+        "--fps", type=float, metavar="F", help="Keep F frames per second of film instead."
+    ),
+    click.option(
+        "--columns",
+        type=int,
+        metavar="C",
+        help="Keep C frames spread evenly over the film (or the --start/--end part).",
+    ),
+    click.option(
+        "--start",
+        type=TimeParam(),
+        default=_REQ.start,
+        show_default=True,
+        help="Start at this time (seconds or hh:mm:ss).",
+    ),
+    click.option("--end", type=TimeParam(), help="Stop at this time (seconds or hh:mm:ss)."),
+    click.option(
+        "--width",
+        type=int,
+        metavar="W",
+        help="Frame width in the store; height follows the aspect ratio [default: 160].",
+    ),
+    click.option("--height", type=int, metavar="H", help="Frame height; width follows the aspect."),
+    click.option("--size", type=SizeParam(), help="Exact frame size, e.g. 160x90."),
+    click.option(
+        "--crop",
+        type=choice(CropChoice),
+        default=_REQ.crop,
+        show_default=True,
+        help="Detect and remove letterbox/pillarbox black bars before scaling.",
+    ),
+    click.option(
+        "--tonemap",
+        type=choice(Tonemap),
+        default=_REQ.tonemap,
+        show_default=True,
+        help="Tone-map HDR (PQ/HLG) to SDR bt709; auto: when HDR.",
+    ),
+    click.option(
+        "--chunk-frames",
+        type=int,
+        metavar="N",
+        help="Frames per Zarr chunk [default: about 8 MiB per chunk].",
+    ),
+    click.option(
+        "--compress",
+        "compressor",
+        type=choice(Compressor),
+        default=_REQ.compressor,
+        show_default=True,
+        help="Chunk compression (none lets raw bytes go straight to a GPU).",
+    ),
+    click.option(
+        "--keyframes",
+        is_flag=True,
+        help="Preview: decode keyframes only, one column per keyframe (with --every N, "
+        "every Nth keyframe). A whole film in seconds.",
+    ),
+    click.option(
+        "--fast",
+        is_flag=True,
+        help="Cheaper decoding (no loop filter): faster, colours very slightly off.",
+    ),
+    click.option(
+        "--hwaccel",
+        type=choice(Hwaccel),
+        default=_REQ.hwaccel,
+        show_default=True,
+        help="Decode on an NVIDIA GPU (NVDEC + scale_cuda); auto: when ffmpeg and the "
+        "driver support it.",
+    ),
+]
+PREP_KEYS = tuple(f.name for f in dataclasses.fields(PrepRequest))
+
+
+def prep_request(params: dict) -> PrepRequest:
+    """The PrepRequest from the values of the PREP options."""
+    return PrepRequest(**{key: params[key] for key in PREP_KEYS})
+
+
+_CLUSTER_OPTIONS = [
+    click.option(
+        "-k",
+        "--k",
+        "k",
+        type=int,
+        default=_CLUSTER.k,
+        show_default=True,
+        help="Colours (clusters) per frame.",
+    ),
+    click.option(
+        "--mode",
+        type=choice(Mode),
+        default=_RENDER.mode,
+        show_default=True,
+        help="average: mean colour; squeeze: frame squeezed to one column; "
+        "dominant: the most populous cluster; stacked: all k clusters, as tall as "
+        "their share; least: the least populous cluster; equal: all k at equal "
+        "heights.",
+    ),
+    click.option(
+        "--sort",
+        type=choice(Sort),
+        default=_RENDER.sort,
+        show_default=True,
+        help="Order of the bands in stacked/equal columns.",
+    ),
+    click.option(
+        "--space",
+        type=choice(Space),
+        default=_CLUSTER.space,
+        show_default=True,
+        help="Cluster in sRGB or in CIELAB (perceptually even).",
+    ),
+]
+_DRAW_OPTIONS = [
+    click.option("--label", is_flag=True, help="Add a title and an hh:mm:ss time axis below."),
+    click.option(
+        "--gamma-naive",
+        is_flag=True,
+        help="average/squeeze: average sRGB values (the old look) instead of linear light.",
+    ),
+    click.option(
+        "--device",
+        type=choice(DeviceChoice),
+        default=_CLUSTER.device,
+        show_default=True,
+        help="Where to cluster: auto takes the GPU when CuPy sees one.",
+    ),
+    click.option(
+        "--engine",
+        type=choice(EngineName),
+        default=_CLUSTER.engine,
+        help="Clustering engine [default: cupy on a GPU, numpy on the CPU]. sklearn "
+        "and cuml cluster frame by frame (the original method, for reference).",
+    ),
+    click.option(
+        "--n-init",
+        type=int,
+        default=_CLUSTER.n_init,
+        show_default=True,
+        help="k-means restarts per frame (the best is kept).",
+    ),
+    click.option(
+        "--max-iter",
+        type=int,
+        default=_CLUSTER.max_iter,
+        show_default=True,
+        help="Most k-means iterations of each phase (the restarts' phases share them).",
+    ),
+    click.option("--seed", type=int, default=_CLUSTER.seed, show_default=True, help="Random seed."),
+]
+
+
+def render_options(width: str = "--width", height: str = "--height") -> list:
+    """The options that shape a barcode; ``width``/``height`` name the image size options (batch
+    calls them --image-width/--image-height, its --width being prep's)."""
+    return [
+        *_CLUSTER_OPTIONS,
+        click.option(
+            width,
+            "image_width",
+            type=int,
+            metavar="W",
+            help="Resample the columns to W pixels wide.",
+        ),
+        click.option(
+            height,
+            "image_height",
+            type=int,
+            metavar="H",
+            help="Image height [default: 9/16 of the width; squeeze: the frames' height].",
+        ),
+        *_DRAW_OPTIONS,
+    ]
+
+
+def render_opts(params: dict, **extra) -> RenderOptions:
+    """The RenderOptions from the values of the render options (plus ``extra`` fields)."""
+    return RenderOptions(
+        mode=params["mode"],
+        cluster=ClusterParams(
+            k=params["k"],
+            space=params["space"],
+            n_init=params["n_init"],
+            max_iter=params["max_iter"],
+            seed=params["seed"],
+            engine=params["engine"],
+            device=params["device"],
+        ),
+        sort=params["sort"],
+        width=params["image_width"],
+        height=params["image_height"],
+        gamma_correct=not params["gamma_naive"],
+        label=params["label"],
+        **extra,
+    )

@@ -1,0 +1,130 @@
+"""``moviebarcode render``: stage two, on the command line."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from moviebarcode.cli import options
+from moviebarcode.cli._common import apply, friendly_errors, show_progress
+from moviebarcode.cluster import default_jobs, local_executor
+from moviebarcode.dask_backend import DaskExecutor
+from moviebarcode.device import gpu_status
+from moviebarcode.render import CLUSTER_MODES, RenderResult
+from moviebarcode.render import render as run_render
+from moviebarcode.store import FrameStore
+
+
+def _executor(store: Path, opts, scheduler: str | None, jobs: int | None):
+    """A context giving the executor to cluster on: the Dask cluster at ``scheduler``, or
+    worker processes / this process (``jobs``, default one per CPU)."""
+    if not opts.needs_clusters:
+        return contextlib.nullcontext(None)
+    if scheduler:
+        return DaskExecutor(scheduler)
+    fs = FrameStore.open(store)
+    fs.require_complete()
+    return contextlib.nullcontext(
+        local_executor(fs, opts.cluster, jobs or default_jobs(), opts.batch_frames)
+    )
+
+
+def _report(result: RenderResult) -> None:
+    """What ``--verbose`` says: where the clusters came from, the device, how frames were read."""
+    c = result.clusters
+    if c is None:
+        return
+    if c.cached:
+        how = "from the store's cache"
+    else:
+        per_frame = 1000 * c.seconds / max(1, len(c.inertia))
+        how = f"computed with {c.params['engine']} in {c.seconds:.2f} s ({per_frame:.2f} ms/frame)"
+    click.echo(f"clusters: k={c.params['k']} {c.params['space']}, {how}", err=True)
+    load = result.load
+    if c.cached or load is None or not load.bytes:
+        return
+    click.echo(f"device: {c.params.get('device', 'cpu')} ({gpu_status()[1]})", err=True)
+    ex = c.params.get("executor") or {}
+    if ex:
+        where = f"executor: {ex['name']}, {ex['workers']} worker(s), {ex['tasks']} batches"
+        click.echo(where, err=True)
+    read = f"frames read with {load.method}: {load.bytes / 2**20:.0f} MiB"
+    if load.seconds > 0:
+        read += f" in {load.seconds:.2f} s ({load.throughput / 2**20:.0f} MiB/s)"
+    click.echo(read, err=True)
+    for note in load.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+@click.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    metavar="PNG",
+    help="Barcode image [default: next to the store, named after it and the mode].",
+)
+@apply(options.render_options())
+@click.option("--title", metavar="TEXT", help="Title for --label [default: the movie's name].")
+@click.option(
+    "--palette",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Also write each frame's colours and shares as .json or .csv.",
+)
+@click.option("--recompute", is_flag=True, help="Cluster again even if the result is cached.")
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Cluster the store's chunks on this Dask cluster's workers (moviebarcode[dask]; the "
+    "workers need the store at the same path). The result is the same as a local render.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="numpy engine: cluster batches of frames in N processes [default: the machine's "
+    "cores]. The result is the same whatever N.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Nothing but errors: no progress, no summary.")
+@click.option("-v", "--verbose", is_flag=True, help="Say what was cached and how long it took.")
+@friendly_errors
+def render(store, output, title, palette, recompute, scheduler, jobs, quiet, verbose, **params):
+    """Render the barcode of a frame STORE made by `prep`.
+
+    Clusterings are cached in the store: rendering again with another mode, size, sort or label
+    takes a moment; another --k clusters once more and is cached too. The movie file and
+    ffmpeg are not needed.
+    """
+    opts = options.render_opts(params, title=title, palette=palette, recompute=recompute)
+    bar = None
+    if show_progress(quiet):
+        k = opts.cluster.k
+        bar = tqdm(
+            total=FrameStore.open(store).frames_done,
+            unit="frame",
+            desc=f"{opts.mode} k={k}" if opts.mode in CLUSTER_MODES else opts.mode,
+            dynamic_ncols=True,
+            leave=False,
+        )
+
+    def progress(done):
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    try:
+        with _executor(store, opts, scheduler, jobs) as executor:
+            result = run_render(store, opts, output=output, executor=executor, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if verbose:
+        _report(result)
+    if not quiet:
+        click.echo(str(result.image))
+        if result.palette:
+            click.echo(str(result.palette))

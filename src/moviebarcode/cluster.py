@@ -1,0 +1,275 @@
+"""Clustering a whole store: the one way in (:func:`cluster`), for every executor.
+
+:func:`cluster` serves a cached result or computes one and caches it. It cuts the store
+into batches of whole chunks and hands :func:`cluster_range` over them to an executor
+(``moviebarcode.executors``: this process or worker processes; a Dask cluster from
+``moviebarcode.dask_backend``). Each range is clustered alone, with the seed
+``params.seed + start``, so a film's result depends on the batch boundaries only, never on
+the executor, the number of workers or the order the ranges finish in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from moviebarcode._xp import get_xp, to_host
+from moviebarcode.cache import ResultCache
+from moviebarcode.choices import DeviceChoice, EngineName, Space, check
+from moviebarcode.colorspace import lab_to_srgb, srgb_to_lab
+from moviebarcode.device import Device, LoadStats, select_device, timed_read
+from moviebarcode.engines import Engine, NumpyEngine, get_engine
+from moviebarcode.errors import InputError, ParameterError
+from moviebarcode.executors import Executor, InProcess, ProcessPool
+from moviebarcode.kmeans import ALGORITHM_VERSION, KMeansConfig
+from moviebarcode.store import FrameStore
+
+_KMEANS = KMeansConfig()
+BATCH_BYTES = 256 * 1024 * 1024
+"""Memory for one clustering batch: about F * P * max(k, 8) float32 distances, several times."""
+GPU_ENGINES = ("cupy", "cuml")
+FRAME_BY_FRAME = ("sklearn", "cuml")
+"""Engines that run another library's k-means frame by frame: their results are cached
+under their own name. numpy and cupy run one algorithm (``ALGORITHM_VERSION``), so either
+serves the other's cached result."""
+
+Progress = Callable[[int], None]
+"""Called with the number of frames clustered so far."""
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    """What a clustering of a store is asked for; validated on creation.
+
+    ``engine`` None picks cupy on a GPU, numpy on the CPU (see :func:`resolve_engine`);
+    ``device`` says where it runs. The k-means defaults are ``KMeansConfig``'s.
+    """
+
+    k: int = 8
+    space: Space = "rgb"
+    n_init: int = _KMEANS.n_init
+    max_iter: int = _KMEANS.max_iter
+    tol: float = _KMEANS.tol
+    seed: int = 0
+    engine: EngineName | None = None
+    device: DeviceChoice = "auto"
+
+    def __post_init__(self):
+        for name, least in (("k", 1), ("seed", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < least:
+                raise ParameterError(f"--{name} must be a whole number, at least {least}")
+        check(Space, self.space, "colour space")
+        if self.engine is not None:
+            check(EngineName, self.engine, "engine")
+        check(DeviceChoice, self.device, "device")
+        self.kmeans_config()  # validates n_init, max_iter and tol
+
+    def kmeans_config(self) -> KMeansConfig:
+        """The batched engine's k-means settings."""
+        return KMeansConfig(n_init=self.n_init, max_iter=self.max_iter, tol=self.tol)
+
+    def key(self) -> str:
+        """The result's name in the cache, under ``results/k{k}/``: everything that changes a
+        result. The batched engines (numpy, cupy) name the algorithm's version, so a store
+        clustered by an older moviebarcode clusters again; sklearn and cuml name themselves."""
+        algo = self.engine if self.engine in FRAME_BY_FRAME else f"v{ALGORITHM_VERSION}"
+        return (
+            f"{self.space}-ninit{self.n_init}-iter{self.max_iter}-tol{self.tol:g}-seed{self.seed}"
+            f"-{algo}"
+        )
+
+
+@dataclass
+class Clusters:
+    """A clustering of every frame: centres (n, k, 3) float32 sRGB 0..255, shares (n, k)
+    float32, inertia (n,) float64 in the clustering space, and how it was obtained."""
+
+    centres: np.ndarray
+    shares: np.ndarray
+    inertia: np.ndarray
+    params: dict
+    cached: bool
+    seconds: float = 0.0
+
+
+class RangeResult(NamedTuple):
+    """What :func:`cluster_range` returns: the range's arrays, the engine and device that
+    made them, and how its frames were read."""
+
+    centres: np.ndarray
+    shares: np.ndarray
+    inertia: np.ndarray
+    engine: str
+    device: str
+    read_method: str
+    read_note: str
+    read_bytes: int
+    read_seconds: float
+
+
+def resolve_engine(engine: EngineName | None, device: DeviceChoice = "auto") -> tuple[str, Device]:
+    """The engine and the device it runs on. No engine given: ``cupy`` on a GPU, else ``numpy``
+    (``device`` auto: the GPU when CuPy sees one). The GPU engines need the GPU; the others run on
+    the CPU whatever ``device`` says."""
+    if engine in GPU_ENGINES:
+        if device == "cpu":
+            raise ParameterError(f"--engine {engine} runs on a GPU; not with --device cpu")
+        return engine, select_device("gpu")
+    if engine is None:
+        dev = select_device(device)
+        return ("cupy" if dev.kind == "gpu" else "numpy"), dev
+    if device == "gpu":
+        raise ParameterError(
+            f"--engine {engine} runs on the CPU; use --engine cupy with --device gpu"
+        )
+    return engine, select_device("cpu")
+
+
+def batch_ranges(
+    store: FrameStore, k: int, batch_frames: int | None = None
+) -> list[tuple[int, int]]:
+    """(start, stop) of each clustering batch: whole chunks, about ``batch_frames`` frames
+    (default: what fits ``BATCH_BYTES``)."""
+    if not batch_frames:
+        h, w = store.frame_shape
+        batch_frames = max(1, min(4096, BATCH_BYTES // (h * w * max(k, 8) * 4 * 4)))
+    return store.batch_ranges(batch_frames)
+
+
+def cluster_batch(
+    frames: Any, start: int, params: ClusterParams, engine: Engine
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cluster one batch of frames (m, h, w, 3) uint8 (NumPy or CuPy) that begins at frame
+    ``start`` of the store, with the seed ``params.seed + start``.
+
+    Returns centres (m, k, 3) float32 sRGB 0..255, shares (m, k) float32 and inertia (m,)
+    float64, as NumPy arrays."""
+    xp = get_xp(frames)
+    x = frames.reshape(len(frames), -1, 3).astype(xp.float32)
+    if params.space == "lab":
+        x = srgb_to_lab(x)
+    res = engine.fit(
+        x,
+        params.k,
+        n_init=params.n_init,
+        max_iter=params.max_iter,
+        tol=params.tol,
+        seed=params.seed + start,
+    )
+    c = lab_to_srgb(res.centres) if params.space == "lab" else res.centres
+    return to_host(c), to_host(res.shares), to_host(res.inertia)
+
+
+@functools.cache
+def _engine(name: str, threads: int | None) -> Engine:
+    """One engine object per process, name and thread count (a GPU engine costs a moment)."""
+    return NumpyEngine(n_threads=threads) if name == "numpy" else get_engine(name)
+
+
+def cluster_range(
+    path: str, start: int, stop: int, params: ClusterParams, threads: int | None = None
+) -> RangeResult:
+    """Cluster frames ``start:stop`` of the store at ``path``, reading them itself: what an
+    executor maps over a store's ranges (in this process, a worker process or a Dask worker).
+    ``threads``: the numpy engine's threads (None: every CPU)."""
+    name, dev = resolve_engine(params.engine, params.device)
+    frames, method, note, seconds = timed_read(path, start, stop, dev)
+    centres, shares, inertia = cluster_batch(frames, start, params, _engine(name, threads))
+    return RangeResult(
+        centres, shares, inertia, name, dev.kind, method, note, int(frames.nbytes), seconds
+    )
+
+
+def default_jobs() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def local_executor(
+    store: FrameStore, params: ClusterParams, jobs: int | None, batch_frames: int | None = None
+) -> Executor:
+    """Worker processes for ``jobs`` > 1 on the CPU (no more than there are batches), else
+    this process."""
+    if jobs is not None and jobs < 1:
+        raise ParameterError("--jobs must be at least 1")
+    n = len(batch_ranges(store, params.k, batch_frames))
+    if not jobs or jobs < 2 or n < 2 or resolve_engine(params.engine, params.device)[0] != "numpy":
+        return InProcess()
+    return ProcessPool(min(jobs, n))
+
+
+def cached_clusters(store: FrameStore, params: ClusterParams) -> Clusters | None:
+    """The clustering cached in ``store`` for ``params``, or None."""
+    hit = ResultCache(store).load(params.k, params.key())
+    if hit is None:
+        return None
+    return Clusters(hit["centres"], hit["shares"], hit["inertia"], hit["params"], True)
+
+
+def cluster(
+    store: FrameStore,
+    params: ClusterParams,
+    *,
+    executor: Executor | None = None,
+    recompute: bool = False,
+    batch_frames: int | None = None,
+    progress: Progress | None = None,
+    load: LoadStats | None = None,
+) -> Clusters:
+    """The clustering of every frame of a complete ``store`` with ``params``: from the cache,
+    or computed range by range on ``executor`` (default: this process) and cached.
+
+    Memory is bounded by the batch, not the film. ``load`` receives how the frames were
+    read; ``progress`` the number of frames done."""
+    store.require_complete()
+    h, w = store.frame_shape
+    if params.k > h * w:
+        raise InputError(f"--k {params.k} is more than a frame's {h * w} pixels")
+    if not recompute and (hit := cached_clusters(store, params)) is not None:
+        return hit
+    executor = executor if executor is not None else InProcess()
+    load = load if load is not None else LoadStats()
+    ranges = batch_ranges(store, params.k, batch_frames)
+    path = str(store.path.absolute())
+    calls = [(path, s, e, params, executor.threads_per_call) for s, e in ranges]
+    n, k = store.frames_done, params.k
+    arrays = {
+        "centres": np.empty((n, k, 3), np.float32),
+        "shares": np.empty((n, k), np.float32),
+        "inertia": np.empty(n, np.float64),
+    }
+    made_by: set[tuple[str, str]] = set()
+    t0 = time.perf_counter()
+    done = 0
+    for i, r in executor.map(cluster_range, calls):
+        s, e = ranges[i]
+        for name, values in arrays.items():
+            values[s:e] = getattr(r, name)
+        made_by.add((r.engine, r.device))
+        load.add(r.read_method, r.read_bytes, r.read_seconds, r.read_note or None)
+        done += e - s
+        if progress:
+            progress(done)
+    seconds = time.perf_counter() - t0
+    meta = {
+        **dataclasses.asdict(params),
+        "engine": ",".join(sorted({e for e, _ in made_by})),
+        "device": ",".join(sorted({d for _, d in made_by})),
+        "frames": n,
+        "centres_space": "srgb",
+        "seconds": round(seconds, 3),
+        "executor": {"name": executor.name, "workers": executor.workers, "tasks": len(ranges)},
+    }
+    ResultCache(store).save(k, params.key(), meta, arrays, replace=recompute)
+    return Clusters(arrays["centres"], arrays["shares"], arrays["inertia"], meta, False, seconds)

@@ -1,0 +1,143 @@
+"""The command line in this process, through click's CliRunner: exit codes that scripts can
+trust (usage errors 2, bad input 1), one line per error, --quiet, info and --help. (The
+end-to-end runs in subprocesses, with kills and resumes, are in test_cli.py.)"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+import zarr
+from click.testing import CliRunner
+
+from conftest import DATA
+from moviebarcode.cli import main
+from moviebarcode.cli import prep as prep_command
+from moviebarcode.cluster import ClusterParams
+from moviebarcode.prep import PrepRequest, PrepResult, prep
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def run(*args) -> Run:
+    """``moviebarcode ARGS`` through the real entry point, its output captured by CliRunner."""
+    with CliRunner().isolation() as (out, err, _):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        return Run(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+def one_line_error(r: Run, code: int, *words: str) -> None:
+    assert r.code == code, (r.code, r.err)
+    assert "Traceback" not in r.err
+    lines = [ln for ln in r.err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("moviebarcode: error: "), r.err
+    for w in words:
+        assert w.lower() in r.err.lower(), r.err
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runner") / "s.zarr"
+    return prep(DATA / "bbb_excerpt_mpeg4.mkv", PrepRequest(every=8), output=out).store
+
+
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["--every", "0"], 2, ["--every"]),
+        (["--every", "5", "--fps", "2"], 2, ["only one"]),
+        (["--every", "5", "--columns", "9"], 2, ["only one"]),
+        (["--fps", "-1"], 2, ["--fps"]),
+        (["--columns", "0"], 2, ["--columns"]),
+        (["--size", "0x9"], 2, ["size"]),
+        (["--size", "banana"], 2, ["size"]),
+        (["--width", "100", "--height", "50"], 2, ["only one"]),
+        (["--width", "100", "--size", "10x10"], 2, ["only one"]),
+        (["--start", "10", "--end", "5"], 2, ["--end"]),
+        (["--start", "abc"], 2, ["not a time"]),
+        (["--crop", "maybe"], 2, ["crop"]),
+        (["--keyframes", "--fps", "2"], 2, ["--keyframes"]),
+        (["--bogus"], 2, ["--bogus"]),
+        (["--start", "1:00:00"], 1, ["past the end"]),
+    ],
+)
+def test_prep_option_mistakes(tmp_path, args, code, words):
+    """The same kind of mistake gives the same exit code, whichever check finds it."""
+    out = tmp_path / "x.zarr"
+    r = run("prep", DATA / "bbb_excerpt_mpeg4.mkv", "-o", out, *args)
+    one_line_error(r, code, *words)
+    assert not out.exists()
+    if code == 2:
+        assert "moviebarcode prep --help" in r.err
+
+
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["--k", "0"], 2, ["at least 1"]),
+        (["--k", str(90 * 160 + 1)], 1, ["pixels"]),
+        (["--mode", "plaid"], 2, ["plaid"]),
+        (["--width", "0"], 2, ["--width"]),
+        (["--n-init", "0"], 2, ["n_init"]),
+        (["--max-iter", "0"], 2, ["max_iter"]),
+        (["--jobs", "0"], 2, ["--jobs"]),
+        (["--engine", "cuml", "--device", "cpu"], 2, ["runs on a gpu"]),
+        (["--palette", "p.txt"], 2, ["json or .csv"]),
+        (["-o", "x.jpg"], 1, ["png"]),
+    ],
+)
+def test_render_option_mistakes(store, args, code, words):
+    one_line_error(run("render", store, *args), code, *words)
+
+
+def test_missing_and_foreign_stores(tmp_path):
+    one_line_error(run("render", tmp_path / "nothing.zarr"), 1, "no such store")
+    one_line_error(run("render", DATA), 1, "not a moviebarcode store")
+    one_line_error(run("info", tmp_path / "nothing.zarr"), 1, "no such store")
+    old = tmp_path / "old.zarr"
+    zarr.open_group(old, mode="w").attrs["moviebarcode"] = {"layout_version": 0}
+    one_line_error(run("render", old), 1, "layout version")
+
+
+def test_quiet_silences_warnings(tmp_path, monkeypatch):
+    """--quiet: nothing but errors; without it, each warning is one line on stderr."""
+
+    def fake_prep(movie, request, **kw):
+        return PrepResult(tmp_path / "s.zarr", "created", 3, ["the file looks truncated"])
+
+    monkeypatch.setattr(prep_command, "run_prep", fake_prep)
+    quiet = run("prep", DATA / "bbb_excerpt_mpeg4.mkv", "-q")
+    assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
+    loud = run("prep", DATA / "bbb_excerpt_mpeg4.mkv")
+    assert loud.code == 0 and "created, 3 frames" in loud.out
+    assert loud.err.splitlines() == ["moviebarcode: warning: the file looks truncated"]
+
+
+def test_info_summary_and_json(store):
+    r = run("info", store)
+    assert r.code == 0, r.err
+    lines = [line for line in r.out.splitlines() if not line.startswith("result")]
+    fields = dict(line.split(":", 1) for line in lines)
+    assert fields["status"].strip() == "complete"
+    assert fields["sampling"].strip() == "every 8 frames"
+    assert run("render", store, "--k", "2", "-q").code == 0
+    data = json.loads(run("info", store, "--json").out)
+    assert data["frames"] > 0 and [r["k"] for r in data["results"]] == [2]
+    assert data["results"][0]["key"] == ClusterParams(k=2).key()
+
+
+def test_help_reads_choices_from_the_library():
+    r = run("render", "--help")
+    assert r.code == 0
+    for word in ("stacked", "lightness", "lab", "cuml", "[default: 8]"):
+        assert word in r.out
