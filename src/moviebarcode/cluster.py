@@ -62,19 +62,17 @@ class ClusterParams:
     device: DeviceChoice = "auto"
 
     def __post_init__(self):
-        for name, least in (("k", 1), ("seed", 0)):
+        for name, least in (("k", 1), ("n_init", 1), ("max_iter", 1), ("seed", 0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < least:
-                raise ParameterError(f"--{name} must be a whole number, at least {least}")
+                option = name.replace("_", "-")
+                raise ParameterError(f"--{option} must be a whole number, at least {least}")
+        if not self.tol >= 0:
+            raise ParameterError(f"tol must be at least 0, got {self.tol!r}")
         check(Space, self.space, "colour space")
         if self.engine is not None:
             check(EngineName, self.engine, "engine")
         check(DeviceChoice, self.device, "device")
-        self.kmeans_config()  # validates n_init, max_iter and tol
-
-    def kmeans_config(self) -> KMeansConfig:
-        """The batched engine's k-means settings."""
-        return KMeansConfig(n_init=self.n_init, max_iter=self.max_iter, tol=self.tol)
 
     def key(self) -> str:
         """The result's name in the cache, under ``results/k{k}/``: everything that changes a
