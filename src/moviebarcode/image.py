@@ -62,18 +62,23 @@ def barcode_image(
 ) -> Image.Image:
     """Build the barcode image from its columns.
 
-    Args:
-        columns: either ``(n, 3)`` -- one colour per column, stretched to ``height`` -- or
-            ``(n, h, 3)`` -- full columns (squeeze or stacked modes), row 0 at the top.
-            Float values are sRGB 0..255 (rounded and clipped); uint8 is used as is.
-        height: image height. Default: for ``(n, 3)``, ``default_height(width)`` (9/16 of
-            the output width, clipped to 64..1080); for ``(n, h, 3)``, ``h``.
-        width: image width; default ``n``. The columns are resampled to it with a BOX
-            filter when shrinking (neighbouring columns are averaged) and NEAREST when
-            enlarging (each column becomes a crisp band). Heights follow the same rule.
+    Parameters
+    ----------
+    columns : array of shape (n, 3) or (n, h, 3)
+        One colour per column, stretched to ``height``, or full columns (squeeze or
+        stacked modes), row 0 at the top. Float: sRGB 0..255, rounded and clipped; uint8
+        used as is.
+    height : int, optional
+        Default: ``default_height(width)`` for (n, 3) (9/16 of the output width, clipped
+        to 64..1080); ``h`` for (n, h, 3).
+    width : int, optional
+        Default ``n``. Columns are resampled with BOX when shrinking (neighbours averaged)
+        and NEAREST when enlarging (crisp bands); heights likewise.
 
-    Returns:
-        An RGB ``PIL.Image.Image`` of size ``(width, height)``.
+    Returns
+    -------
+    PIL.Image.Image
+        RGB, of size ``(width, height)``.
     """
     arr = np.asarray(columns)
     if arr.dtype != np.uint8:
@@ -133,15 +138,24 @@ def add_labels(
     10 intervals whose ``H:MM:SS`` labels do not overlap), each labelled with its time.
     Uses Pillow's built-in font, so no system fonts are needed.
 
-    Args:
-        img: the barcode.
-        title: text under the axis; ``None`` or empty for no title line.
-        duration: seconds covered by the barcode, > 0.
-        start: time of the left edge, seconds.
-        font_size: pixel size of the text; default scales with the width (10..32).
-        background, foreground: strip and text/tick colours.
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        The barcode.
+    title : str or None
+        Text under the axis; ``None`` or empty for no title line.
+    duration : float
+        Seconds covered by the barcode, > 0.
+    start : float, optional
+        Time of the left edge, seconds (default 0).
+    font_size : int, optional
+        Text size in pixels; default scales with the width (10..32).
+    background, foreground : str or tuple of 3 int, optional
+        Strip and text/tick colours (default black and light grey).
 
-    Returns:
+    Returns
+    -------
+    PIL.Image.Image
         A new RGB image, as wide as ``img`` and taller by the strip.
     """
     if not duration > 0:

@@ -39,13 +39,18 @@ _SHARE_UNITS = 10_000  # shares are rounded to 1/10000
 def palette_rows(colours_srgb: Any, shares: Any) -> list[tuple[list[list[int]], list[float]]]:
     """Per frame: (colours, shares), largest share first, rounded, zero shares dropped.
 
-    Args:
-        colours_srgb: ``(F, k, 3)`` cluster colours, sRGB 0..255.
-        shares: ``(F, k)`` cluster shares.
+    Parameters
+    ----------
+    colours_srgb : array of shape (F, k, 3)
+        Cluster colours, sRGB 0..255.
+    shares : array of shape (F, k)
+        Cluster shares.
 
-    Returns:
-        For each frame, a list of ``[r, g, b]`` ints and a list of shares (4 decimals,
-        summing to 1 up to float error), in the same order.
+    Returns
+    -------
+    list of (list of [r, g, b], list of float)
+        Per frame: the colours as ints and their shares (4 decimals, summing to 1 up to
+        float error), in the same order.
     """
     cols = to_uint8(np.asarray(colours_srgb, dtype=np.float64))
     sh = np.asarray(shares, dtype=np.float64)
@@ -76,20 +81,32 @@ def write_palette(
 ) -> Path:
     """Write the per-frame palettes to ``path``, as JSON or CSV by its suffix.
 
-    Args:
-        path: output file; its suffix (``.json`` or ``.csv``, any case) picks the format.
-        k: number of clusters asked for (recorded in JSON).
-        space: clustering colour space name, e.g. ``"rgb"`` or ``"lab"`` (recorded in JSON).
-        times: ``(F,)`` frame times in seconds.
-        indices: ``(F,)`` frame indices.
-        colours_srgb: ``(F, k, 3)`` cluster colours, sRGB 0..255.
-        shares: ``(F, k)`` cluster shares.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file; its suffix (``.json`` or ``.csv``, any case) picks the format.
+    k : int
+        Clusters asked for (recorded in JSON).
+    space : str
+        Clustering colour space, e.g. ``"rgb"`` or ``"lab"`` (recorded in JSON).
+    times : array of shape (F,)
+        Frame times, seconds.
+    indices : array of shape (F,)
+        Frame indices.
+    colours_srgb : array of shape (F, k, 3)
+        Cluster colours, sRGB 0..255.
+    shares : array of shape (F, k)
+        Cluster shares.
 
-    Returns:
-        ``path`` as a ``Path``.
+    Returns
+    -------
+    Path
+        ``path``.
 
-    Raises:
-        MoviebarcodeError: the suffix is neither ``.json`` nor ``.csv``.
+    Raises
+    ------
+    MoviebarcodeError
+        If the suffix is neither ``.json`` nor ``.csv``.
     """
     target = Path(path)
     suffix = target.suffix.lower()
