@@ -3,6 +3,7 @@ advance), the real clips shipped in tests/data, and ffmpeg's own frame timestamp
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from fractions import Fraction
@@ -102,3 +103,32 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     # a longer clip for kill-and-resume, with keyframes every 2 s
     out["long"] = make_clip(d / "long.mkv", "testsrc2=s=640x360:r=30:d=40")
     return out
+
+
+def descendants(pid: int) -> set[int]:
+    """All processes below ``pid`` (from /proc; empty where there is no /proc)."""
+    kids: dict[int, list[int]] = {}
+    for p in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(p))
+    out, todo = set(), [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            out.add(c)
+            todo.append(c)
+    return out
+
+
+def is_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            state = next((ln for ln in f if ln.startswith("State:")), "")
+    except OSError:
+        return False
+    return "zombie" not in state.lower()

@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from conftest import make_clip  # noqa: E402
+from conftest import descendants, is_alive, make_clip  # noqa: E402
 from moviebarcode import dask_backend as mb  # noqa: E402
 from moviebarcode.cache import ResultCache  # noqa: E402
 from moviebarcode.cluster import ClusterParams, cluster  # noqa: E402
@@ -210,25 +210,6 @@ def test_render_on_a_dask_executor(client, big_store, tmp_path):
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
-def _children(pid: int) -> set[int]:
-    """All descendants of ``pid`` (from /proc)."""
-    kids: dict[int, list[int]] = {}
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open(f"/proc/{p}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(p))
-    out, todo = set(), [pid]
-    while todo:
-        for c in kids.get(todo.pop(), []):
-            out.add(c)
-            todo.append(c)
-    return out
-
-
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
 def test_ctrl_c_closes_the_local_cluster(tmp_path):
     """Ctrl-C during a batch on its own local cluster: exit 130, one line, no worker left, and
@@ -242,23 +223,15 @@ def test_ctrl_c_closes_the_local_cluster(tmp_path):
     while not (store / "zarr.json").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)
-    kids = _children(p.pid)
+    kids = descendants(p.pid)
     assert kids, "no worker processes"
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
     assert err.decode().strip().splitlines()[-1].startswith("moviebarcode: error: interrupted")
     time.sleep(1)
-    alive = [k for k in kids if os.path.exists(f"/proc/{k}") and "zombie" not in _state(k)]
+    alive = [k for k in kids if is_alive(k)]
     assert not alive, alive
     r = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "done" in r.stdout.splitlines()[2]
-
-
-def _state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next((ln for ln in f if ln.startswith("State:")), "").lower()
-    except OSError:
-        return "gone"

@@ -95,13 +95,13 @@ def test_lock_is_exclusive_and_released(store, monkeypatch, kind):
     if kind == "lock file":  # neither fcntl nor msvcrt: the O_EXCL fallback
         monkeypatch.setattr(_lock, "fcntl", None)
         monkeypatch.setattr(_lock, "msvcrt", None)
-    with store.lock():
+    with FrameStore.writing(store.path):
         with pytest.raises(StoreError, match="another moviebarcode process is writing it"):
-            with FrameStore.open(store.path).lock():
+            with FrameStore.writing(store.path):
                 pass
-    with store.lock():  # released
+    with FrameStore.writing(store.path):  # released
         pass
-    assert not (store.path / ".lock.held").exists()
+    assert not (store.path.parent / f".{store.path.name}.lock.held").exists()
 
 
 def test_package_imports_without_fcntl():

@@ -16,6 +16,7 @@ import math
 import os
 import queue
 import re
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ from dataclasses import asdict, dataclass, field
 import ffmpeg
 import numpy as np
 
-from moviebarcode.errors import FFmpegError, InputError
+from moviebarcode._fmt import hms
+from moviebarcode.errors import FFmpegError, InputError, Interrupted
 from moviebarcode.ffmpegbin import ffmpeg_exe, has_filter
 from moviebarcode.probe import MovieInfo, frame_interval
 
@@ -105,6 +107,7 @@ class DecodeReport:
     returncode: int | None = None
     last_time: float | None = None  # time of the last frame ffmpeg decoded (kept or not)
     timestamp_resets: int = 0  # times the source's timestamps jumped back (repaired)
+    signal: int | None = None  # the signal ffmpeg says it received and exited on, if any
 
 
 def _filter_graph(
@@ -233,6 +236,7 @@ _SHOWINFO = re.compile(
 )
 _ERROR = re.compile(r"error|invalid|corrupt|truncat|concealing|missing|broken", re.I)
 _BENIGN = re.compile(r"non monotonically increasing dts|Press \[q\]|deprecated", re.I)
+_SIGNAL = re.compile(r"received signal (\d+)")
 
 
 class _LogReader(threading.Thread):
@@ -260,6 +264,9 @@ class _LogReader(threading.Thread):
 
     def _line(self, line: str) -> None:
         m = _SHOWINFO.search(line)
+        if m is None and (sig := _SIGNAL.search(line)):
+            self.report.signal = int(sig.group(1))  # ffmpeg's own "Exiting ..., received signal"
+            return
         if m is None:
             if line and not _BENIGN.search(line):
                 self.tail.append(line)
@@ -377,6 +384,7 @@ class Decoder:
             self.close()
             log.join(timeout=5)
         self.report.returncode = proc.returncode
+        _raise_if_interrupted(self.report)
         if proc.returncode != 0 and not self.report.errors:
             errs = [ln for ln in log.tail if _ERROR.search(ln)]
             reason = (errs or list(log.tail) or [f"exit status {proc.returncode}"])[0]
@@ -392,6 +400,23 @@ class Decoder:
             proc.kill()
         proc.stdout.close()
         proc.wait()
+
+
+def _raise_if_interrupted(report: DecodeReport) -> None:
+    """Interrupted when ffmpeg ended on a signal (killed: a negative return code; or stopped
+    by one it caught, which it logs): an interruption to resume, not the film's end."""
+    code = report.returncode
+    sig = -code if code is not None and code < 0 else report.signal
+    if sig is None:
+        return
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = f"signal {sig}"
+    raise Interrupted(
+        f"ffmpeg was stopped by {name} after {hms(report.last_time)} of film; the store is "
+        "incomplete: run the same command again to resume"
+    )
 
 
 def cuda_available() -> bool:

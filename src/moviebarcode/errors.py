@@ -20,3 +20,8 @@ class FFmpegError(MoviebarcodeError):
 
 class ParameterError(MoviebarcodeError, ValueError):
     """An option or parameter has a value it cannot take; the CLI exits 2, like a usage error."""
+
+
+class Interrupted(MoviebarcodeError):
+    """Work stopped before its end by a signal, to this process or to its ffmpeg; the same
+    command resumes it."""

@@ -9,10 +9,14 @@ CPUs, 1 where the processes are the parallelism).
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import multiprocessing
+import os
+import signal
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -62,7 +66,12 @@ class ProcessPool:
 
     def map(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
         workers = max(1, min(self.workers, len(calls)))
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=worker_context(),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        )
         pending: deque = deque()
         todo = iter(enumerate(calls))
 
@@ -85,6 +94,33 @@ class ProcessPool:
                 yield i, result
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """In a worker process: end when the process ``parent`` ends, even by ``kill -9``, so no
+    worker is left running (and holding its memory) for ever.
+
+    Linux: the kernel sends SIGKILL when the parent dies (``PR_SET_PDEATHSIG``). Elsewhere,
+    or if that fails, a daemon thread checks every second that the parent still exists.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0:
+                if os.getppid() != parent:  # it died before the call: nobody will signal
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="moviebarcode-parent-watch", daemon=True).start()
 
 
 _FORK_SAFE_THREADS = ("zarr_io", "zarr_pool", "asyncio_")

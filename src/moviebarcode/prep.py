@@ -314,34 +314,41 @@ def prep(
     """
     info = probe(movie)
     out = Path(output) if output is not None else default_output(movie)
+    if out.is_symlink():  # a link to a folder: the store is made or resumed at its target
+        out = out.resolve()
     _check_output(out)
     sampling = resolve_sampling(info, request)
     check_input(info, sampling)
     fp = fingerprint(movie)
-    store = _existing(out, request, fp, force)
-    if store is not None and store.complete:
-        return PrepResult(out, "up to date", store.frames_done, [])
-    status = "resumed" if store is not None else "created"
-    if store is None:
-        store = _create(out, info, sampling, request, fp)
-    picture = _stored_picture(store)
-    warnings: list[str] = []
-    with store.lock():
+    with FrameStore.writing(out):  # from the first look at the store to the last write
+        store = _existing(out, request, fp, force)
+        if store is not None and store.complete:
+            return PrepResult(out, "up to date", store.frames_done, [])
+        status = "resumed" if store is not None else "created"
+        if store is None:
+            store = _create(out, info, sampling, request, fp)
         if on_start:
             on_start(info, sampling, store)
-        done_before = store.frames_done
-        report = _decode_parallel(store, info, sampling, picture, jobs, progress, warnings)
-        if report is None:
-            report, seeked = _decode_into(store, info, sampling, picture, progress)
-            if status == "resumed" and done_before and not seeked:
-                status = "resumed from the start"
-        if store.frames_done == 0:
-            msg = report.errors[0]["message"] if report.errors else "no frames in the chosen range"
-            if status == "created":
-                shutil.rmtree(store.path, ignore_errors=True)  # nothing worth keeping
-            raise InputError(f"{movie}: no frame could be decoded ({msg})")
-        warnings += _finish(store, info, sampling, report)
-    return PrepResult(out, status, store.frames_done, warnings)
+        return _fill(movie, store, info, sampling, status, jobs, progress)
+
+
+def _fill(movie, store: FrameStore, info, sampling, status: str, jobs, progress) -> PrepResult:
+    """Decode into ``store`` (created or resumed) until it is complete."""
+    picture = _stored_picture(store)
+    warnings: list[str] = []
+    done_before = store.frames_done
+    report = _decode_parallel(store, info, sampling, picture, jobs, progress, warnings)
+    if report is None:
+        report, seeked = _decode_into(store, info, sampling, picture, progress)
+        if status == "resumed" and done_before and not seeked:
+            status = "resumed from the start"
+    if store.frames_done == 0:
+        msg = report.errors[0]["message"] if report.errors else "no frames in the chosen range"
+        if status == "created":
+            shutil.rmtree(store.path, ignore_errors=True)  # nothing worth keeping
+        raise InputError(f"{movie}: no frame could be decoded ({msg})")
+    warnings += _finish(store, info, sampling, report)
+    return PrepResult(store.path, status, store.frames_done, warnings)
 
 
 def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings):

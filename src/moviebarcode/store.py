@@ -265,17 +265,20 @@ class FrameStore:
     def mark_complete(self, **extra) -> None:
         self.update_meta(complete=True, **extra)
 
+    @staticmethod
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """An exclusive lock for writers (one prep at a time); StoreError if already held."""
+    def writing(path: str | os.PathLike) -> Iterator[None]:
+        """An exclusive lock for the one process that may create, replace or fill the store
+        at ``path`` (whether or not it exists yet); StoreError if another holds it. The lock
+        is the file ``.<name>.lock`` beside the store, so it covers deleting and recreating
+        the store itself."""
+        p = Path(path)
         try:
-            with _lock.exclusive(self.path / ".lock"):
+            with _lock.exclusive(p.parent / f".{p.name}.lock"):
                 yield
         except _lock.Busy as exc:
             hint = f" {exc}" if str(exc) else ""
-            raise StoreError(
-                f"{self.path}: another moviebarcode process is writing it{hint}"
-            ) from None
+            raise StoreError(f"{p}: another moviebarcode process is writing it{hint}") from None
 
     # -- reading -----------------------------------------------------------------------------
     def batch_ranges(self, batch_frames: int | None = None) -> list[tuple[int, int]]:

@@ -3,7 +3,7 @@ messages. The only part of moviebarcode that imports click.
 
 Exit codes: 0 success, 1 bad input (a missing or broken movie or store, an unwritable
 output), 2 a usage error (an unknown option, a value an option cannot take, options that
-conflict), 130 interrupted (Ctrl-C).
+conflict), 130 interrupted (Ctrl-C, or ffmpeg stopped by a signal).
 """
 
 from __future__ import annotations

@@ -10,14 +10,14 @@ import sys
 import click
 
 from moviebarcode.choices import values
-from moviebarcode.errors import MoviebarcodeError, ParameterError
+from moviebarcode.errors import Interrupted, MoviebarcodeError, ParameterError
 
 EXIT_ERROR = 1
 """Bad input: a missing or broken movie or store, an unwritable output, a failed film."""
 EXIT_USAGE = 2
 """A usage error: an unknown option, a value an option cannot take, options that conflict."""
 EXIT_INTERRUPTED = 130
-"""Ctrl-C."""
+"""Ctrl-C, or ffmpeg stopped by a signal: the same command resumes."""
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -33,7 +33,8 @@ def _usage_hint() -> str:
 
 def friendly_errors(fn):
     """Run a command, turning library errors into one line and a non-zero exit: a
-    ParameterError is a usage error (2), any other MoviebarcodeError bad input (1)."""
+    ParameterError is a usage error (2), Interrupted an interruption (130), any other
+    MoviebarcodeError bad input (1)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -41,6 +42,8 @@ def friendly_errors(fn):
             return fn(*args, **kwargs)
         except ParameterError as exc:
             fail(f"{exc}{_usage_hint()}", EXIT_USAGE)
+        except Interrupted as exc:
+            fail(str(exc), EXIT_INTERRUPTED)
         except MoviebarcodeError as exc:
             fail(str(exc))
         except KeyboardInterrupt:

@@ -1,0 +1,195 @@
+"""Fault injection: what an adversarial run found, each case reproduced. Nothing is lost or
+corrupted silently, no traceback reaches the user, and no process is left behind.
+
+Cases that need root (mounts) skip with their reason elsewhere; these run anywhere with /proc.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from conftest import descendants, is_alive, make_clip
+from moviebarcode.store import FrameStore
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+
+
+def cli(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "moviebarcode", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
+
+
+def start(*args) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "moviebarcode", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def one_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def frames_done(store: Path) -> int:
+    try:
+        return zarr.open_group(store, mode="r").attrs["moviebarcode"]["frames_done"]
+    except Exception:  # noqa: BLE001 - not created yet
+        return 0
+
+
+def ffmpegs(pid: int) -> list[int]:
+    """The ffmpeg processes decoding under ``pid`` (not the probe or crop detection)."""
+    out = []
+    for c in descendants(pid):
+        try:
+            cmd = Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and b"ffmpeg" in Path(cmd[0].decode()).name.encode() and b"rawvideo" in cmd:
+            out.append(c)
+    return out
+
+
+def same_store(a: Path, b: Path) -> None:
+    x, y = FrameStore.open(a), FrameStore.open(b)
+    assert x.complete and y.complete and x.frames_done == y.frames_done
+    for name in ("frames", "time", "index"):
+        assert np.array_equal(x.group[name][:], y.group[name][:]), name
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory) -> Path:
+    """50 s with keyframes every 2 s: long enough for two parallel segments."""
+    d = tmp_path_factory.mktemp("faults")
+    return make_clip(d / "film.mkv", "testsrc2=s=320x180:r=30:d=50")
+
+
+@pytest.fixture(scope="module")
+def reference(film, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ref") / "ref.zarr"
+    r = cli("prep", film, "-o", out, "--every", "1", "--chunk-frames", "8", "--jobs", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def interrupt_ffmpeg(film, out, how, jobs: int, *extra) -> subprocess.CompletedProcess:
+    """Start a prep, stop one of its ffmpegs with ``how`` midway, and wait for the prep."""
+    p = start("prep", film, "-o", out, "--every", "1", "--chunk-frames", "8", "--jobs", jobs,
+              *extra)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while (frames_done(out) < 80 or not ffmpegs(p.pid)) and time.monotonic() < deadline:
+        if p.poll() is not None:
+            pytest.fail("prep finished before it could be interrupted")
+        time.sleep(0.01)
+    os.kill(ffmpegs(p.pid)[0], how)
+    out_, err = p.communicate(timeout=120)
+    return subprocess.CompletedProcess(p.args, p.returncode, out_, err)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_ffmpeg_stopped_under_prep_is_an_interruption(film, reference, tmp_path, how):
+    """An ffmpeg that ends on a signal is not a truncated film: the store stays incomplete,
+    prep exits 130 with one line, and the same command resumes to the same store."""
+    out = tmp_path / "s.zarr"
+    r = interrupt_ffmpeg(film, out, how, 1)
+    assert r.returncode == 130, r.stderr
+    assert "ffmpeg was stopped by " + how.name in one_line(r.stderr)
+    s = FrameStore.open(out)
+    assert not s.complete and 0 < s.frames_done < FrameStore.open(reference).frames_done
+    assert "INCOMPLETE" in cli("info", out).stdout
+    again = cli("prep", film, "-o", out, "--every", "1", "--chunk-frames", "8", "--jobs", "1")
+    assert again.returncode == 0 and "resumed" in again.stdout, again.stderr
+    assert "truncated" not in again.stderr
+    same_store(out, reference)
+
+
+def test_a_killed_segment_resumes_segment_by_segment(film, reference, tmp_path):
+    """In parallel mode one killed ffmpeg neither blames the file nor makes prep decode
+    everything again: the resume goes on segment by segment."""
+    out = tmp_path / "p.zarr"
+    r = interrupt_ffmpeg(film, out, signal.SIGKILL, 2)
+    assert r.returncode == 130, r.stderr
+    assert "ffmpeg was stopped by SIGKILL" in one_line(r.stderr)
+    s = FrameStore.open(out)
+    assert not s.complete and len(s.meta["segments"]) == 2
+    again = cli("prep", film, "-o", out, "--every", "1", "--chunk-frames", "8", "--jobs", "2")
+    assert again.returncode == 0 and "resumed" in again.stdout, again.stderr
+    assert again.stderr == ""  # no "did not match this file", no "truncated"
+    assert FrameStore.open(out).meta["parallel"] == {"jobs": 2}
+    same_store(out, reference)
+
+
+def wait_until_writing(p: subprocess.Popen, out: Path) -> None:
+    deadline = time.monotonic() + 60
+    while frames_done(out) < 16 and time.monotonic() < deadline:
+        if p.poll() is not None:
+            pytest.fail("prep finished before the second one started")
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    "second", [["--every", "8"], ["--every", "8", "--force"], ["--every", "1"]]
+)
+def test_two_preps_on_one_store(film, reference, tmp_path, second):
+    """The lock covers creating, recreating (--force) and filling a store: the second prep
+    gets one line and exit 1, and the first one's store is whole and consistent. Two
+    identical preps do not both decode."""
+    out = tmp_path / "s.zarr"
+    first = start("prep", film, "-o", out, "--every", "1", "--chunk-frames", "8", "--jobs", "1")
+    wait_until_writing(first, out)
+    r = cli("prep", film, "-o", out, "--chunk-frames", "8", "--jobs", "1", *second)
+    first.communicate(timeout=120)
+    assert first.returncode == 0
+    assert r.returncode == 1
+    assert "another moviebarcode process is writing it" in one_line(r.stderr)
+    same_store(out, reference)
+    assert FrameStore.open(out).meta["request"]["every"] == 1
+
+
+def test_prep_into_a_link_to_a_folder(film, tmp_path):
+    target = tmp_path / "elsewhere" / "s.zarr"
+    target.mkdir(parents=True)
+    link = tmp_path / "link.zarr"
+    link.symlink_to(target)
+    for extra in ([], ["--force"]):
+        r = cli("prep", film, "-o", link, "--every", "30", "-q", *extra)
+        assert r.returncode == 0, r.stderr
+        assert FrameStore.open(target).complete and link.is_symlink()
+
+
+def test_render_workers_die_with_their_parent(film, tmp_path):
+    """kill -9 of a render with worker processes leaves no worker running."""
+    store = tmp_path / "w.zarr"
+    assert cli("prep", film, "-o", store, "--every", "1", "--width", "320", "-q").returncode == 0
+    p = start("render", store, "--jobs", "2", "--k", "16", "-q")
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while len(workers) < 2 and time.monotonic() < deadline and p.poll() is None:
+        workers = descendants(p.pid)
+        time.sleep(0.05)
+    if p.poll() is not None:
+        pytest.fail("render finished before its workers could be seen")
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(is_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if is_alive(w)]
