@@ -193,3 +193,83 @@ def test_render_workers_die_with_their_parent(film, tmp_path):
     while any(is_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [w for w in workers if is_alive(w)]
+
+
+def damaged_copy(reference: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    out = tmp_path / "d.zarr"
+    shutil.copytree(reference, out)
+    (out / "frames" / "c" / "3" / "0" / "0" / "0").unlink()  # frames 24-31
+    t = out / "time" / "c" / "5"  # frames 40-47: cut short
+    t.write_bytes(t.read_bytes()[:20])
+    return out
+
+
+def test_lost_and_cut_chunks_are_found_and_repaired(film, reference, tmp_path):
+    """A missing or truncated chunk never reaches an image: render and info say which chunk
+    and how to repair it, info --check too, and prep on the same film repairs the store."""
+    store = damaged_copy(reference, tmp_path)
+    r = cli("render", store, "-o", tmp_path / "x.png")
+    assert r.returncode == 1 and not (tmp_path / "x.png").exists()
+    line = one_line(r.stderr)
+    assert "frames chunk 3 (frames 24-31) is missing (and 1 more)" in line
+    assert "moviebarcode prep" in line and "--force" in line
+    info = cli("info", store)
+    assert info.returncode == 0 and "DAMAGED: frames chunk 3" in info.stdout
+    check = cli("info", store, "--check")
+    assert check.returncode == 1 and "frames chunk 3" in one_line(check.stderr)
+    assert "whole" in cli("info", reference, "--check").stdout
+    fixed = cli("prep", film, "-o", store, "--every", "1", "--chunk-frames", "8", "--jobs", "1")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "repaired (decoded again from frame 24)" in fixed.stdout
+    same_store(store, reference)
+    assert cli("render", store, "-o", tmp_path / "x.png", "--mode", "average").returncode == 0
+
+
+def test_a_chunk_of_black_frames_is_written(tmp_path):
+    """zarr skips chunks equal to the fill value (0): a store writes them anyway, so that a
+    missing chunk file always means a lost chunk."""
+    film = make_clip(tmp_path / "black.mkv", "color=c=black:s=64x36:r=10:d=3")
+    store = tmp_path / "b.zarr"
+    r = cli("prep", film, "-o", store, "--every", "1", "--chunk-frames", "4", "--crop", "none")
+    assert r.returncode == 0, r.stderr
+    s = FrameStore.open(store)
+    assert s.frames[:].max() == 0 and s.damage(read=True) == []
+    assert cli("render", store, "--mode", "average", "-q").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (
+            lambda g: g.attrs.update({"moviebarcode": {**g.attrs["moviebarcode"], "picture": 0}}),
+            "attributes picture are not",
+        ),
+        (
+            lambda g: g.attrs.update(
+                {
+                    "moviebarcode": {
+                        k: v for k, v in g.attrs["moviebarcode"].items() if k != "request"
+                    }
+                }
+            ),
+            "lack request",
+        ),
+        (lambda g: __import__("shutil").rmtree(g.store.root / "frames"), "no frames array"),
+        (
+            lambda g: g.create_array("time", shape=(3,), dtype="float32", overwrite=True),
+            "time array is float32",
+        ),
+    ],
+)
+def test_foreign_layouts_are_one_line_errors(reference, tmp_path, damage, words):
+    import shutil
+
+    store = tmp_path / "f.zarr"
+    shutil.copytree(reference, store)
+    damage(zarr.open_group(store, mode="r+"))
+    for args in (["render", store, "-o", tmp_path / "x.png"], ["info", store]):
+        r = cli(*args)
+        assert r.returncode == 1
+        assert "damaged store" in one_line(r.stderr) and words in r.stderr

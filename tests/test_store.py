@@ -18,6 +18,7 @@ from moviebarcode.store import FrameStore, is_store
 
 ATTRS = {
     "source": {"path": "/films/x.mkv", "fingerprint": {}},
+    "request": {},
     "sampling": {"every": 24, "fps": None, "keyframes": False, "max_frames": None},
     "picture": {"crop": {"w": 100, "h": 50, "x": 0, "y": 7}, "tonemap": False, "fast": True},
 }

@@ -322,9 +322,14 @@ def prep(
     fp = fingerprint(movie)
     with FrameStore.writing(out):  # from the first look at the store to the last write
         store = _existing(out, request, fp, force)
-        if store is not None and store.complete:
-            return PrepResult(out, "up to date", store.frames_done, [])
         status = "resumed" if store is not None else "created"
+        if store is not None and store.complete:
+            damaged = store.first_damaged_frame()
+            if damaged is None:
+                return PrepResult(out, "up to date", store.frames_done, [])
+            store.update_meta(complete=False)  # lost or cut chunks: decode again from there
+            store.truncate(damaged)
+            status = f"repaired (decoded again from frame {damaged})"
         if store is None:
             store = _create(out, info, sampling, request, fp)
         if on_start:

@@ -36,6 +36,7 @@ from moviebarcode.errors import StoreError
 
 LAYOUT_VERSION = 1
 ATTR = "moviebarcode"
+ARRAYS = ("frames", "time", "index")
 TARGET_CHUNK_BYTES = 8 * 1024 * 1024
 
 
@@ -71,6 +72,58 @@ def is_store(path: str | os.PathLike) -> bool:
         return ATTR in zarr.open_group(p, mode="r").attrs
     except Exception:  # noqa: BLE001 - any unreadable folder simply is not a store
         return False
+
+
+REQUIRED_META = {
+    "complete": bool,
+    "frames_done": int,
+    "chunk_frames": int,
+    "source": dict,
+    "sampling": dict,
+    "picture": dict,
+    "request": dict,
+}
+ARRAY_TYPES = {"frames": ("uint8", 4), "time": ("float64", 1), "index": ("int64", 1)}
+
+
+def _layout_problem(g: zarr.Group, meta: dict) -> str | None:
+    """What breaks the layout's contract, if anything: attributes missing, an array missing
+    or of the wrong type or shape, lengths that disagree."""
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if "source" in meta and "path" not in (meta["source"] or {}):
+        missing.append("source path")
+    if missing:
+        return f"its attributes lack {', '.join(missing)}"
+    wrong = [k for k, kind in REQUIRED_META.items() if not isinstance(meta[k], kind)]
+    if wrong:
+        return f"its attributes {', '.join(wrong)} are not what the layout says"
+    lengths = []
+    for name, (dtype, ndim) in ARRAY_TYPES.items():
+        a = g.get(name)
+        if not isinstance(a, zarr.Array):
+            return f"it has no {name} array"
+        if str(a.dtype) != dtype or a.ndim != ndim or (name == "frames" and a.shape[3] != 3):
+            shape = "(n, h, w, 3)" if name == "frames" else "(n,)"
+            return f"its {name} array is {a.dtype} {a.shape}, not {dtype} {shape}"
+        lengths.append(a.shape[0])
+    done = meta["frames_done"]
+    # a killed append may leave one array longer than the rest: resuming truncates them
+    if (set(lengths) != {done}) if meta["complete"] else not 0 <= done <= min(lengths):
+        return f"frames, time and index hold {lengths} frames, and it says {done}"
+    return None
+
+
+def first_of(damage: list[str]) -> str:
+    """The first line of ``damage``, and how many more there are."""
+    return damage[0] + (f" (and {len(damage) - 1} more)" if len(damage) > 1 else "")
+
+
+def _decodes(a: zarr.Array, lo: int, hi: int) -> bool:
+    try:
+        a[lo:hi]
+    except Exception:  # noqa: BLE001 - any failure to decode is damage
+        return False
+    return True
 
 
 class ChunkBuffer:
@@ -154,6 +207,7 @@ class FrameStore:
             "complete": False,
             "frames_done": 0,
             "chunk_frames": chunk_frames,
+            "every_chunk_written": True,
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "tool": f"moviebarcode {__version__}",
             **attrs,
@@ -182,6 +236,9 @@ class FrameStore:
                 f"{p}: store layout version {version!r} is not supported by this moviebarcode "
                 f"(it reads version {LAYOUT_VERSION}); re-run prep with --force"
             )
+        problem = _layout_problem(g, meta)
+        if problem:
+            raise StoreError(f"{p}: damaged store: {problem}; prep the film again with --force")
         return cls(p, g)
 
     # -- attributes --------------------------------------------------------------------------
@@ -205,29 +262,84 @@ class FrameStore:
     def chunk_frames(self) -> int:
         return int(self.meta["chunk_frames"])
 
+    def array(self, name: str) -> zarr.Array:
+        """The array ``name`` (frames, time or index). It writes every chunk, even one equal
+        to the fill value (a chunk of black frames), so that a missing chunk file always
+        means a lost chunk."""
+        with zarr.config.set({"array.write_empty_chunks": True}):
+            return self.group[name]
+
     @property
     def frames(self) -> zarr.Array:
-        return self.group["frames"]
+        return self.array("frames")
 
     @property
     def times(self) -> np.ndarray:
-        return self.group["time"][: self.frames_done]
+        return self.array("time")[: self.frames_done]
 
     @property
     def indices(self) -> np.ndarray:
-        return self.group["index"][: self.frames_done]
+        return self.array("index")[: self.frames_done]
 
     @property
     def frame_shape(self) -> tuple[int, int]:
         return tuple(self.frames.shape[1:3])
 
     def require_complete(self) -> None:
-        """StoreError unless the store is complete (an interrupted prep must be resumed first)."""
+        """StoreError unless the store is complete (an interrupted prep must be resumed first)
+        and none of its chunk files is missing or cut short."""
         if not self.complete:
             raise StoreError(
                 f"{self.path}: incomplete store ({self.frames_done} frames so far; the prep was "
                 f"interrupted); run `moviebarcode prep` again to finish it"
             )
+        damage = self.damage()
+        if damage:
+            raise StoreError(f"{self.path}: {first_of(damage)}; {self.repair_hint()}")
+
+    def repair_hint(self) -> str:
+        """How to repair damaged chunks."""
+        return (
+            f"run `moviebarcode prep {self.meta['source']['path']} -o {self.path}` to decode "
+            "the film again from the first damaged chunk on (or prep with --force)"
+        )
+
+    # -- integrity ---------------------------------------------------------------------------
+    def damage(self, *, read: bool = False) -> list[str]:
+        """What is wrong with the chunk files of the store's frames, one line each (empty when
+        nothing is): a chunk file missing or of the wrong size. With ``read``, every chunk is
+        also read and decoded (``info --check``)."""
+        return [
+            f"{name} chunk {lo // self.chunk_frames} (frames {lo}-{hi - 1}) {why}"
+            for name in ARRAYS
+            for lo, hi, why in self._damaged_chunks(name, read)
+        ]
+
+    def first_damaged_frame(self) -> int | None:
+        """The first frame of the first damaged chunk, or None."""
+        starts = [lo for name in ARRAYS for lo, _, _ in self._damaged_chunks(name, False)]
+        return min(starts) if starts else None
+
+    def _damaged_chunks(self, name: str, read: bool) -> list[tuple[int, int, str]]:
+        """(first frame, end, what is wrong) of each damaged chunk of the array ``name``, among
+        those holding the store's ``frames_done`` frames."""
+        a = self.array(name)
+        n, c = self.frames_done, self.chunk_frames
+        strict = bool(self.meta.get("every_chunk_written"))  # else a fill-value chunk is absent
+        size = int(np.prod(a.chunks)) * a.dtype.itemsize if not a.compressors else None
+        encode = a.metadata.chunk_key_encoding.encode_chunk_key
+        bad = []
+        for lo in range(0, n, c):
+            hi = min(n, lo + c)
+            f = self.path / name / encode((lo // c,) + (0,) * (a.ndim - 1))
+            if not f.is_file():
+                if strict:
+                    bad.append((lo, hi, "is missing"))
+            elif size is not None and (got := f.stat().st_size) != size:
+                bad.append((lo, hi, f"is {got} bytes, not {size}"))
+            elif read and not _decodes(a, lo, hi):
+                bad.append((lo, hi, "cannot be decoded"))
+        return bad
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, frames: np.ndarray, times: np.ndarray, indices: np.ndarray) -> None:
@@ -242,7 +354,7 @@ class FrameStore:
         fr.resize((n1, *fr.shape[1:]))
         fr[n0:n1] = frames
         for name, values in (("time", times), ("index", indices)):
-            a = self.group[name]
+            a = self.array(name)
             a.resize((n1,))
             a[n0:n1] = values
         self.update_meta(frames_done=n1)
@@ -251,13 +363,13 @@ class FrameStore:
         """Give the arrays their final length ``n`` before they are filled in any order (a
         parallel prep); ``frames_done`` is left alone."""
         for name in ("frames", "time", "index"):
-            a = self.group[name]
+            a = self.array(name)
             a.resize((n, *a.shape[1:]))
 
     def truncate(self, n: int) -> None:
         """Drop frames from ``n`` on (used when resuming from the last complete chunk)."""
         for name in ("frames", "time", "index"):
-            a = self.group[name]
+            a = self.array(name)
             a.resize((n, *a.shape[1:]))
         if self.frames_done != n:
             self.update_meta(frames_done=n)
@@ -302,9 +414,18 @@ class FrameStore:
         h, w = self.frame_shape
         decode = meta.get("decode") or {}
         hwaccel = pic.get("hwaccel") or "software"
+        damage = self.damage() if self.complete else []
+        if damage:
+            status = f"DAMAGED: {damage[0]}" + (
+                f" (and {len(damage) - 1} more)" * (len(damage) > 1)
+            )
+        elif self.complete:
+            status = "complete"
+        else:
+            status = "INCOMPLETE (run prep again to resume)"
         return {
             "store": str(self.path),
-            "status": "complete" if self.complete else "INCOMPLETE (run prep again to resume)",
+            "status": status,
             "frames": self.frames_done,
             "frame size": f"{w}x{h}",
             "chunk": f"{self.chunk_frames} frames",
@@ -325,8 +446,14 @@ class FrameStore:
         if segments:  # a parallel prep under way: its frames are not a contiguous prefix
             total = segments[-1]["pos"] + segments[-1]["count"]
             return f"{self.frames_done} of {total} frames, written in {len(segments)} segments"
-        times = self.times
-        return f"{hms(times[0])} - {hms(times[-1])}" if len(times) else "nothing yet"
+        n = self.frames_done
+        if not n:
+            return "nothing yet"
+        try:  # two reads, of the first and last chunks only
+            t = self.array("time")
+            return f"{hms(float(t[0]))} - {hms(float(t[n - 1]))}"
+        except Exception:  # noqa: BLE001 - a damaged chunk: the status says which
+            return "?"
 
 
 def _describe_sampling(s: dict) -> str:

@@ -10,8 +10,9 @@ import click
 from moviebarcode._fmt import hms
 from moviebarcode.cache import ResultCache
 from moviebarcode.cli._common import friendly_errors
+from moviebarcode.errors import StoreError
 from moviebarcode.probe import probe
-from moviebarcode.store import FrameStore
+from moviebarcode.store import FrameStore, first_of
 
 
 def _movie_lines(m: dict) -> list[str]:
@@ -31,20 +32,39 @@ def _movie_lines(m: dict) -> list[str]:
 
 
 def _store_lines(data: dict) -> list[str]:
-    lines = [f"{k + ':':<15}{v}" for k, v in data.items() if k != "results"]
+    lines = [f"{k + ':':<15}{v}" for k, v in data.items() if k not in ("results", "check")]
     lines += [f"{'result:':<15}k={r['k']} {r['key']}" for r in data["results"]]
+    if "check" in data:
+        lines.append(f"{'check:':<15}{data['check']}")
     return lines
+
+
+def _check(store: FrameStore) -> str:
+    """Every chunk read and decoded: a line saying so, or StoreError naming the damage."""
+    damage = store.damage(read=True)
+    if damage:
+        raise StoreError(f"{store.path}: {first_of(damage)}; {store.repair_hint()}")
+    chunks = -(-store.frames_done // store.chunk_frames)
+    return f"{chunks} chunks of frames, time and index read and decoded: all whole"
 
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Read and decode every chunk of the store's frames, times and indices; exit 1 if "
+    "any is missing, cut short or unreadable.",
+)
 @friendly_errors
-def info(path, as_json):
+def info(path, as_json, check):
     """Show what a frame store (or a movie file) holds."""
     if path.is_dir() or path.suffix == ".zarr":
         store = FrameStore.open(path)
         data = {**store.summary(), "results": ResultCache(store).list()}
+        if check:
+            data["check"] = _check(store)
         lines = _store_lines(data)
     else:
         data = {"movie": probe(path).to_dict()}
