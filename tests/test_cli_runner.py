@@ -85,7 +85,7 @@ def test_prep_option_mistakes(tmp_path, args, code, words):
     "args, code, words",
     [
         (["--k", "0"], 2, ["at least 1"]),
-        (["--k", str(90 * 160 + 1)], 1, ["pixels"]),
+        (["--k", "65"], 2, ["at most 64"]),
         (["--mode", "plaid"], 2, ["plaid"]),
         (["--width", "0"], 2, ["--width"]),
         (["--n-init", "0"], 2, ["--n-init", "at least 1"]),

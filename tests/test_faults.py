@@ -273,3 +273,104 @@ def test_foreign_layouts_are_one_line_errors(reference, tmp_path, damage, words)
         r = cli(*args)
         assert r.returncode == 1
         assert "damaged store" in one_line(r.stderr) and words in r.stderr
+
+
+@pytest.fixture
+def mounts():
+    """Mount file systems for a test, and unmount them after (root only: CI runs as root, and
+    permission bits alone prove nothing to root)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs or a read-only bind mount")
+    done: list[Path] = []
+
+    def mount(*args: str) -> None:
+        r = subprocess.run(["mount", *args], capture_output=True, text=True)
+        if r.returncode:
+            pytest.skip(f"cannot mount here: {r.stderr.strip()}")
+        if Path(args[-1]) not in done:
+            done.append(Path(args[-1]))
+
+    yield mount
+    for where in reversed(done):
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def read_only(mount, source: Path, where: Path) -> Path:
+    where.mkdir(exist_ok=True)
+    mount("--bind", str(source), str(where))
+    mount("-o", "remount,bind,ro", str(where))
+    return where
+
+
+def test_disk_full_during_prep(film, reference, tmp_path, mounts):
+    """ENOSPC: one line, exit 1; the store stays valid and incomplete, and resumes once there
+    is room."""
+    small = tmp_path / "small"
+    small.mkdir()
+    mounts("-t", "tmpfs", "-o", "size=600k", "tmpfs", str(small))
+    out = small / "s.zarr"
+    r = cli("prep", film, "-o", out, "--every", "1", "--chunk-frames", "8", "--jobs", "1")
+    assert r.returncode == 1
+    assert "cannot write the store" in one_line(r.stderr)
+    s = FrameStore.open(out)
+    assert not s.complete and s.frames_done > 0 and s.damage() == []
+    moved = tmp_path / "moved.zarr"
+    subprocess.run(["cp", "-a", str(out), str(moved)], check=True)
+    again = cli("prep", film, "-o", moved, "--every", "1", "--chunk-frames", "8", "--jobs", "1")
+    assert again.returncode == 0, again.stderr
+    same_store(moved, reference)
+
+
+def test_unwritable_outputs_fail_before_any_work(reference, tmp_path, mounts):
+    """A PNG or palette into a missing or read-only folder, or onto a folder: one line, exit
+    1, and nothing clustered first."""
+    import shutil
+
+    store = tmp_path / "s.zarr"
+    shutil.copytree(reference, store)
+    (tmp_path / "src").mkdir()
+    ro = read_only(mounts, tmp_path / "src", tmp_path / "ro")
+    (tmp_path / "dir.png").mkdir()
+    cases = [
+        (["-o", ro / "x.png"], "is not writable"),
+        (["-o", tmp_path / "dir.png"], "is a folder"),
+        (
+            ["-o", tmp_path / "a.png", "--palette", tmp_path / "nowhere" / "p.json"],
+            "does not exist",
+        ),
+        (["-o", tmp_path / "a.png", "--palette", ro / "p.json"], "is not writable"),
+    ]
+    for args, words in cases:
+        r = cli("render", store, "--k", "3", *args)
+        assert r.returncode == 1 and words in one_line(r.stderr), (args, r.stderr)
+    assert not (store / "results").exists()  # no clustering was wasted
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_read_only_store_renders_with_a_warning(reference, tmp_path, mounts):
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(reference, src / "s.zarr")
+    ro = read_only(mounts, src, tmp_path / "ro")
+    for mode in ("stacked", "average"):
+        r = cli("render", ro / "s.zarr", "--k", "3", "--mode", mode, "-o", tmp_path / f"{mode}.png")
+        assert r.returncode == 0, r.stderr
+        assert "could not be cached" in one_line(r.stderr)
+        assert (tmp_path / f"{mode}.png").is_file()
+    quiet = cli("render", ro / "s.zarr", "--k", "3", "-q", "-o", tmp_path / "q.png")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_odd_values_are_one_line_errors(film, tmp_path):
+    store = tmp_path / "one.zarr"
+    r = cli("prep", film, "-o", store, "--columns", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    labelled = cli("render", store, "--label", "--mode", "average", "-o", tmp_path / "l.png")
+    assert labelled.returncode == 0, labelled.stderr  # one frame: a second of time axis
+    for args in (["--fps", "inf"], ["--fps", "nan"]):
+        r = cli("prep", film, "-o", tmp_path / "x.zarr", *args)
+        assert r.returncode == 2 and "--fps" in one_line(r.stderr)
+    for args, words in ((["--seed", "-1"], "--seed"), (["--k", "65"], "at most 64")):
+        r = cli("render", store, *args)
+        assert r.returncode == 2 and words in one_line(r.stderr)

@@ -355,3 +355,19 @@ def test_average_and_squeeze_are_cached(halves, tmp_path, monkeypatch):
     naive = frame_columns(FrameStore.open(halves), "average", gamma_correct=False)
     assert abs(naive[0, 0] - first["average"][0, 0]) > 50  # cached apart: 128 vs 188
     assert [r["k"] for r in ResultCache(s).list()] == sorted(r["k"] for r in ResultCache(s).list())
+
+
+def test_palette_lists_fewer_entries_when_clusters_coincide(halves, tmp_path):
+    """A frame of one colour at k=8 lists one entry, not eight; k stays as asked."""
+    pj = tmp_path / "p.json"
+    render(
+        halves,
+        RenderOptions(mode="dominant", cluster=ClusterParams(k=8), palette=pj),
+        output=tmp_path / "x.png",
+    )
+    doc = json.loads(pj.read_text())
+    assert doc["k"] == 8
+    counts = [len(f["colors"]) for f in doc["frames"]]
+    assert counts[2] == counts[3] == 1  # the solid green frames
+    assert all(1 <= c <= 8 for c in counts) and max(counts) < 8
+    assert all(abs(sum(f["shares"]) - 1) < 1e-9 for f in doc["frames"])

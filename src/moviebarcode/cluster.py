@@ -15,7 +15,7 @@ import functools
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,6 +34,8 @@ from moviebarcode.store import FrameStore
 _KMEANS = KMeansConfig()
 BATCH_BYTES = 256 * 1024 * 1024
 """Memory for one clustering batch: about F * P * max(k, 8) float32 distances, several times."""
+K_MAX = 64
+"""The most clusters per frame (the README documents it)."""
 GPU_ENGINES = ("cupy", "cuml")
 FRAME_BY_FRAME = ("sklearn", "cuml")
 """Engines that run another library's k-means frame by frame: their results are cached
@@ -67,6 +69,11 @@ class ClusterParams:
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < least:
                 option = name.replace("_", "-")
                 raise ParameterError(f"--{option} must be a whole number, at least {least}")
+        if self.k > K_MAX:
+            raise ParameterError(
+                f"--k is at most {K_MAX}: a frame's time and memory grow with k, and a barcode "
+                "column shows no more colours than that"
+            )
         if not self.tol >= 0:
             raise ParameterError(f"tol must be at least 0, got {self.tol!r}")
         check(Space, self.space, "colour space")
@@ -96,6 +103,7 @@ class Clusters:
     params: dict
     cached: bool
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
 class RangeResult(NamedTuple):
@@ -269,5 +277,17 @@ def cluster(
         "seconds": round(seconds, 3),
         "executor": {"name": executor.name, "workers": executor.workers, "tasks": len(ranges)},
     }
-    ResultCache(store).save(k, params.key(), meta, arrays, replace=recompute)
-    return Clusters(arrays["centres"], arrays["shares"], arrays["inertia"], meta, False, seconds)
+    found = Clusters(arrays["centres"], arrays["shares"], arrays["inertia"], meta, False, seconds)
+    try:
+        ResultCache(store).save(k, params.key(), meta, arrays, replace=recompute)
+    except OSError as exc:  # a read-only store: the result serves this render only
+        found.warnings.append(not_cached(store, exc))
+    return found
+
+
+def not_cached(store: FrameStore, exc: OSError) -> str:
+    """The warning for a result the store could not keep."""
+    return (
+        f"the result could not be cached in {store.path} ({exc.strerror or exc}); the next "
+        "render will compute it again"
+    )

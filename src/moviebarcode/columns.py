@@ -98,17 +98,21 @@ def _reduce_mean(frames: Any, axes: tuple[int, ...], gamma_correct: bool) -> np.
 def average_colours(frames: Any, *, gamma_correct: bool = True) -> np.ndarray:
     """Mean colour of each frame.
 
-    Args:
-        frames: ``(n, h, w, 3)`` uint8 sRGB frames (NumPy or CuPy), typically one batch.
-        gamma_correct: average in linear light (physically right: a frame half black,
-            half white averages to sRGB ~188) rather than on the sRGB code values
-            (``False``: the naive mean, ~127.5 for the same frame).
-
-    Returns:
-        ``(n, 3)`` float32 NumPy array, sRGB 0..255.
-
     The linear-light path decodes through a 256-entry table into a float32 temporary four
-    times the size of the batch, so pick batch sizes with that in mind.
+    times the size of the batch: size batches accordingly.
+
+    Parameters
+    ----------
+    frames : array of shape (n, h, w, 3)
+        uint8 sRGB frames, NumPy or CuPy; typically one batch.
+    gamma_correct : bool, optional
+        Average in linear light (default; physically right: a frame half black, half
+        white gives sRGB ~188), else on the sRGB code values (the naive mean, ~127.5).
+
+    Returns
+    -------
+    ndarray of shape (n, 3)
+        float32, sRGB 0..255.
     """
     return _reduce_mean(frames, (1, 2), gamma_correct)
 
@@ -116,12 +120,17 @@ def average_colours(frames: Any, *, gamma_correct: bool = True) -> np.ndarray:
 def squeeze_columns(frames: Any, *, gamma_correct: bool = True) -> np.ndarray:
     """Each frame squeezed to 1 px wide: the mean of every row.
 
-    Args:
-        frames: ``(n, h, w, 3)`` uint8 sRGB frames (NumPy or CuPy).
-        gamma_correct: average in linear light (default) or on sRGB code values.
+    Parameters
+    ----------
+    frames : array of shape (n, h, w, 3)
+        uint8 sRGB frames, NumPy or CuPy.
+    gamma_correct : bool, optional
+        Average in linear light (default), else on the sRGB code values.
 
-    Returns:
-        ``(n, h, 3)`` float32 NumPy array, sRGB 0..255; row 0 is the top of the frame.
+    Returns
+    -------
+    ndarray of shape (n, h, 3)
+        float32, sRGB 0..255; row 0 is the top of the frame.
     """
     return _reduce_mean(frames, (2,), gamma_correct)
 
@@ -132,12 +141,17 @@ def squeeze_columns(frames: Any, *, gamma_correct: bool = True) -> np.ndarray:
 def dominant(centres_srgb: Any, shares: Any) -> np.ndarray:
     """Colour of the most populous cluster of each frame (ties: lowest cluster index).
 
-    Args:
-        centres_srgb: ``(n, k, 3)`` cluster centres, sRGB 0..255.
-        shares: ``(n, k)`` cluster shares.
+    Parameters
+    ----------
+    centres_srgb : array of shape (n, k, 3)
+        Cluster centres, sRGB 0..255.
+    shares : array of shape (n, k)
+        Cluster shares.
 
-    Returns:
-        ``(n, 3)`` NumPy array of ``centres_srgb``'s dtype.
+    Returns
+    -------
+    ndarray of shape (n, 3)
+        Of ``centres_srgb``'s dtype.
     """
     centres, sh = to_host(centres_srgb), to_host(shares)
     _check_clusters(centres, sh)
@@ -150,12 +164,17 @@ def least(centres_srgb: Any, shares: Any) -> np.ndarray:
 
     A frame whose shares are all 0 gets cluster 0.
 
-    Args:
-        centres_srgb: ``(n, k, 3)`` cluster centres, sRGB 0..255.
-        shares: ``(n, k)`` cluster shares.
+    Parameters
+    ----------
+    centres_srgb : array of shape (n, k, 3)
+        Cluster centres, sRGB 0..255.
+    shares : array of shape (n, k)
+        Cluster shares.
 
-    Returns:
-        ``(n, 3)`` NumPy array of ``centres_srgb``'s dtype.
+    Returns
+    -------
+    ndarray of shape (n, 3)
+        Of ``centres_srgb``'s dtype.
     """
     centres, sh = to_host(centres_srgb), to_host(shares)
     _check_clusters(centres, sh)
@@ -173,12 +192,17 @@ def stacked_heights(shares: Any, height: int) -> np.ndarray:
     with share 0 gets height 0. Shares are normalised per frame first; a frame whose
     shares are all 0 is split equally among all k clusters.
 
-    Args:
-        shares: ``(n, k)`` non-negative shares.
-        height: rows to share out, >= 0.
+    Parameters
+    ----------
+    shares : array of shape (n, k)
+        Non-negative shares, k >= 1.
+    height : int
+        Rows to share out, >= 0.
 
-    Returns:
-        ``(n, k)`` int64 NumPy array, in the clusters' original order.
+    Returns
+    -------
+    ndarray of shape (n, k)
+        int64, in the clusters' original order.
     """
     sh = to_host(shares).astype(np.float64)
     if sh.ndim != 2:
@@ -241,14 +265,20 @@ def order_clusters(centres_srgb: Any, shares: Any, by: SortKey = "share") -> np.
     In every mode clusters with share 0 come last, and remaining ties are broken by larger
     share, then lower cluster index.
 
-    Args:
-        centres_srgb: ``(n, k, 3)`` cluster centres, sRGB 0..255.
-        shares: ``(n, k)`` cluster shares.
-        by: the sort key.
+    Parameters
+    ----------
+    centres_srgb : array of shape (n, k, 3)
+        Cluster centres, sRGB 0..255.
+    shares : array of shape (n, k)
+        Cluster shares.
+    by : {"share", "lightness", "hue"}, optional
+        The sort key (default ``"share"``).
 
-    Returns:
-        ``(n, k)`` int64 NumPy array; row ``i`` is a permutation of ``0..k-1`` and
-        ``order[i, 0]`` is the cluster drawn at the top of column ``i``.
+    Returns
+    -------
+    order : ndarray of shape (n, k)
+        int64; row ``i`` is a permutation of ``0..k-1``, ``order[i, 0]`` the cluster drawn
+        at the top of column ``i``.
     """
     centres, sh = to_host(centres_srgb), to_host(shares).astype(np.float64)
     _check_clusters(centres, sh)
@@ -291,15 +321,23 @@ def stacked_columns(
     (``stacked_heights``). With ``equal=True`` clusters with share 0 are dropped and the
     rest get equal heights (largest-remainder split of ``height``).
 
-    Args:
-        centres_srgb: ``(n, k, 3)`` cluster centres, sRGB 0..255 (float or uint8).
-        shares: ``(n, k)`` cluster shares.
-        height: column height in pixels, >= 1.
-        sort: band order, see ``order_clusters``.
-        equal: equal band heights instead of share-proportional ones.
+    Parameters
+    ----------
+    centres_srgb : array of shape (n, k, 3)
+        Cluster centres, sRGB 0..255, float or uint8.
+    shares : array of shape (n, k)
+        Cluster shares.
+    height : int
+        Column height in pixels, >= 1.
+    sort : {"share", "lightness", "hue"}, optional
+        Band order, see ``order_clusters`` (default ``"share"``).
+    equal : bool, optional
+        Equal band heights instead of share-proportional ones (default False).
 
-    Returns:
-        ``(n, height, 3)`` uint8 NumPy array; ``[:, 0]`` is the top row.
+    Returns
+    -------
+    ndarray of shape (n, height, 3)
+        uint8; ``[:, 0]`` is the top row.
     """
     centres, sh = to_host(centres_srgb), to_host(shares).astype(np.float64)
     _check_clusters(centres, sh)

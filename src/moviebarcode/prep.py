@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 from collections.abc import Callable
@@ -66,11 +67,13 @@ class PrepRequest:
             raise ParameterError("use only one of --width, --height and --size")
         if self.every is not None and self.every < 1:
             raise ParameterError("--every must be at least 1")
-        if self.fps is not None and not self.fps > 0:
-            raise ParameterError("--fps must be more than 0")
+        if self.fps is not None and not 0 < self.fps < math.inf:
+            raise ParameterError("--fps must be a number more than 0")
         if self.columns is not None and self.columns < 1:
             raise ParameterError("--columns must be at least 1")
-        if self.start < 0 or (self.end is not None and self.end <= self.start):
+        if not 0 <= self.start < math.inf or (
+            self.end is not None and not self.start < self.end < math.inf
+        ):
             raise ParameterError("--start must be >= 0 and --end after --start")
         for name in ("width", "height", "chunk_frames"):
             v = getattr(self, name)
@@ -334,7 +337,13 @@ def prep(
             store = _create(out, info, sampling, request, fp)
         if on_start:
             on_start(info, sampling, store)
-        return _fill(movie, store, info, sampling, status, jobs, progress)
+        try:
+            return _fill(movie, store, info, sampling, status, jobs, progress)
+        except OSError as exc:  # disk full, a read-only folder: what is written stays valid
+            raise StoreError(
+                f"{out}: cannot write the store ({exc.strerror or exc}); the frames written so "
+                "far are kept: make room (or fix the folder) and run the same command to resume"
+            ) from None
 
 
 def _fill(movie, store: FrameStore, info, sampling, status: str, jobs, progress) -> PrepResult:

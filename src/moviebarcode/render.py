@@ -18,7 +18,7 @@ import numpy as np
 from moviebarcode import columns as cols
 from moviebarcode.cache import ResultCache
 from moviebarcode.choices import ClusterMode, Mode, Sort, check, values
-from moviebarcode.cluster import ClusterParams, Clusters, cluster
+from moviebarcode.cluster import ClusterParams, Clusters, cluster, not_cached
 from moviebarcode.device import LoadStats
 from moviebarcode.errors import InputError, ParameterError
 from moviebarcode.executors import Executor
@@ -75,6 +75,7 @@ class RenderResult:
     clusters: Clusters | None
     seconds: float
     load: LoadStats | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def image_file_name(stem: str, opts: RenderOptions) -> str:
@@ -102,10 +103,11 @@ def frame_columns(
     gamma_correct: bool = True,
     batch_frames: int | None = None,
     progress: Progress | None = None,
+    warnings: list[str] | None = None,
 ) -> np.ndarray:
     """Per-frame statistics that need no clustering: ``average`` (n, 3) or ``squeeze``
     (n, h, 3), float32 sRGB 0..255, computed batch by batch from the store once, then cached
-    in it."""
+    in it (where the store cannot be written, a line saying so goes to ``warnings``)."""
     if mode not in STATS_MODES:
         raise ParameterError(f"frame columns are {' or '.join(STATS_MODES)}, not {mode!r}")
     store.require_complete()
@@ -121,20 +123,46 @@ def frame_columns(
         if progress:
             progress(start + len(frames))
     values_ = np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
-    cache.save_stats(name, values_, {"mode": mode, "gamma_correct": gamma_correct})
+    try:
+        cache.save_stats(name, values_, {"mode": mode, "gamma_correct": gamma_correct})
+    except OSError as exc:
+        if warnings is not None:
+            warnings.append(not_cached(store, exc))
     return values_
 
 
 def _output_path(store: FrameStore, opts: RenderOptions, output) -> Path:
+    """The image's path, once it and the palette's are known to be writable: checked before
+    any work, so that no clustering is wasted on an output that cannot be written."""
     out = Path(output) if output is not None else default_image_path(store, opts)
     if out.suffix.lower() != ".png":
         raise InputError(f"{out}: the barcode is written as PNG; give a .png file name")
-    if not out.parent.is_dir():
-        raise InputError(f"output folder {out.parent} does not exist")
+    for path in (out, opts.palette):
+        if path is not None:
+            check_writable(Path(path))
     return out
 
 
-def _columns(store, opts: RenderOptions, clusters: Clusters | None, height, progress):
+def check_writable(path: Path) -> None:
+    """InputError unless a file can be written (or replaced) at ``path``."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"output folder {folder} is not writable")
+
+
+def _written(path: Path, write) -> None:
+    """``write()``, its OSError (disk full, a read-only file system) as one line."""
+    try:
+        write()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write it ({exc.strerror or exc})") from None
+
+
+def _columns(store, opts: RenderOptions, clusters: Clusters | None, height, progress, warnings):
     if opts.mode in STATS_MODES:
         return frame_columns(
             store,
@@ -142,6 +170,7 @@ def _columns(store, opts: RenderOptions, clusters: Clusters | None, height, prog
             gamma_correct=opts.gamma_correct,
             batch_frames=opts.batch_frames,
             progress=None if clusters else progress,
+            warnings=warnings,
         )
     if opts.mode == "dominant":
         return cols.dominant(clusters.centres, clusters.shares)
@@ -158,7 +187,7 @@ def _labelled(img, store: FrameStore, opts: RenderOptions):
     n = len(times)
     title = opts.title if opts.title is not None else Path(store.meta["source"]["path"]).stem
     span = float(times[-1] - times[0]) if n > 1 else 0.0
-    step = span / (n - 1) if n > 1 else 0.0
+    step = span / (n - 1) if n > 1 else 1.0  # one frame: a second of axis
     return add_labels(img, title=title, duration=span + step, start=float(times[0]))
 
 
@@ -184,6 +213,7 @@ def render(
     )
     clusters = None
     load = LoadStats()
+    warnings: list[str] = []
     if opts.needs_clusters:
         clusters = cluster(
             store,
@@ -194,20 +224,24 @@ def render(
             progress=progress,
             load=load,
         )
-    img = barcode_image(
-        _columns(store, opts, clusters, height, progress), height=height, width=opts.width
-    )
+    columns = _columns(store, opts, clusters, height, progress, warnings)
+    img = barcode_image(columns, height=height, width=opts.width)
     if opts.label:
         img = _labelled(img, store, opts)
-    save_png(img, out)
+    _written(out, lambda: save_png(img, out))
     if opts.palette is not None:
-        write_palette(
-            opts.palette,
-            k=opts.cluster.k,
-            space=opts.cluster.space,
-            times=store.times,
-            indices=store.indices,
-            colours_srgb=clusters.centres,
-            shares=clusters.shares,
-        )
-    return RenderResult(out, opts.palette, clusters, time.perf_counter() - t0, load)
+        _written(opts.palette, lambda: _write_palette(store, opts, clusters))
+    notes = [*(clusters.warnings if clusters else []), *warnings]
+    return RenderResult(out, opts.palette, clusters, time.perf_counter() - t0, load, notes)
+
+
+def _write_palette(store: FrameStore, opts: RenderOptions, clusters: Clusters) -> None:
+    write_palette(
+        opts.palette,
+        k=opts.cluster.k,
+        space=opts.cluster.space,
+        times=store.times,
+        indices=store.indices,
+        colours_srgb=clusters.centres,
+        shares=clusters.shares,
+    )

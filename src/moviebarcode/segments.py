@@ -230,8 +230,8 @@ class _SegmentWriter:
         m = len(frames)
         with self.locks[chunk] if shared else nullcontext():
             self.store.frames[q0 : q0 + m] = frames
-            self.store.group["time"][q0 : q0 + m] = times
-            self.store.group["index"][q0 : q0 + m] = indices
+            self.store.array("time")[q0 : q0 + m] = times
+            self.store.array("index")[q0 : q0 + m] = indices
         self.next += m
         self.progress.advance(self.i, m)
 

@@ -9,7 +9,7 @@ import click
 from tqdm import tqdm
 
 from moviebarcode.cli import options
-from moviebarcode.cli._common import apply, friendly_errors, show_progress
+from moviebarcode.cli._common import apply, friendly_errors, show_progress, warn
 from moviebarcode.cluster import default_jobs, local_executor
 from moviebarcode.dask_backend import DaskExecutor
 from moviebarcode.device import gpu_status
@@ -66,7 +66,8 @@ def _report(result: RenderResult) -> None:
     "--output",
     type=click.Path(path_type=Path),
     metavar="PNG",
-    help="Barcode image [default: next to the store, named after it and the mode].",
+    help="Barcode image [default: next to the store, named after it and the mode]. An "
+    "existing file is replaced atomically.",
 )
 @apply(options.render_options())
 @click.option("--title", metavar="TEXT", help="Title for --label [default: the movie's name].")
@@ -74,7 +75,7 @@ def _report(result: RenderResult) -> None:
     "--palette",
     type=click.Path(path_type=Path),
     metavar="FILE",
-    help="Also write each frame's colours and shares as .json or .csv.",
+    help="Also write each frame's colours and shares as .json or .csv (replaced atomically).",
 )
 @click.option("--recompute", is_flag=True, help="Cluster again even if the result is cached.")
 @click.option(
@@ -122,6 +123,7 @@ def render(store, output, title, palette, recompute, scheduler, jobs, quiet, ver
     finally:
         if bar is not None:
             bar.close()
+    warn(result.warnings, quiet)
     if verbose:
         _report(result)
     if not quiet:

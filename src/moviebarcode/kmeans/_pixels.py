@@ -218,16 +218,21 @@ def _reassign(state: _PixelState, frames: Array, slack: Array, label: Array, xp:
     cand = xp.nonzero((slack < drift[frames][:, None]).reshape(-1))[0]
     if cand.shape[0] == 0:
         return
-    f = frames[cand // n]
+    at = cand // n  # each candidate's place in frames
+    f = frames[at]
     # The candidates' pixels are gathered as rows of the pixel-major input (one cache line
     # per pixel, not one per channel); their distances are to the centres moved back by
     # the frame's mean.
     pts = xp.ascontiguousarray(xp.take(state.rows_x, f * n + cand % n, axis=0).T)  # (3, M)
-    # The candidates' centres, (k, 3, M), not centred (as the pixels): the candidates
-    # come frame by frame, so each frame's centres (as columns) are repeated once per
-    # candidate of the frame.
+    # The candidates' centres, (k, 3, M), not centred (as the pixels): each frame's centres
+    # (as columns) once per candidate of the frame. The candidates come frame by frame, so
+    # NumPy repeats them (faster than a gather); CuPy gathers them (its repeat takes no
+    # device array of counts). Both give the same values.
     ct = xp.transpose(c[frames] + mu64[frames], (1, 2, 0)).astype(xp.float32)  # (k, 3, F')
-    cf = xp.repeat(ct, xp.bincount(cand // n, minlength=frames.shape[0]), axis=2)
+    if xp is np:
+        cf = np.repeat(ct, np.bincount(at, minlength=frames.shape[0]), axis=2)
+    else:
+        cf = xp.take(ct, at, axis=2)
     m1 = m2 = near = None
     for j in range(k):
         dj = pts[0] - cf[j, 0]
