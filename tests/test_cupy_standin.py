@@ -138,21 +138,13 @@ def test_colour_helpers_on_the_device_match_numpy(cp):
     assert_identical(columns.to_uint8(cp.asarray(rgb)).get(), columns.to_uint8(rgb), "to_uint8")
 
 
-BLOCKING_BUG = (
-    "known bug, not CuPy's: batched_kmeans depends on how the frames are cut into blocks; "
-    "in _lloyd a problem that has stopped moving keeps updating its inertia while it stays in "
-    "the working set, so which restart or neighbour start wins depends on the other problems "
-    "of the block (NumPy clusters about NUMPY_BLOCK_ELEMENTS pixels a block, CuPy all frames)"
-)
-
-
 @pytest.mark.parametrize(
     ("space", "shape"),
     [
         ("rgb", (12, 60, 80)),  # 4800 pixels a frame: NumPy too clusters all 12 in one block
         ("lab", (12, 60, 80)),
         # 10800 pixels a frame: NumPy clusters 10 frames a block (two blocks), CuPy all 12.
-        pytest.param("rgb", (12, 90, 120), marks=pytest.mark.xfail(reason=BLOCKING_BUG)),
+        ("rgb", (12, 90, 120)),
     ],
 )
 def test_cluster_batch_on_the_device_matches_numpy(cp, space, shape):

@@ -73,15 +73,23 @@ def _assign(
         d += xp.sum(centres * centres, axis=2)[:, :, None]
     part = xp.min(d, axis=1)  # (B, N)
     eq = d == part[:, None, :]
-    if k > 1 and check_ties and bool(xp.any(xp.sum(eq, axis=1) > 1)):
-        # Points equally near two centres (duplicate centres, in degenerate frames):
-        # keep only the first, as argmin would.
+    if check_ties:
+        _first_of_ties(eq, xp)
+    min_d = xp.maximum(_shared(xp.add, part, sq_norms), 0.0)
+    return eq.astype(xp.float32), min_d
+
+
+def _first_of_ties(eq: Array, xp: Any) -> None:
+    """Keep, in place, only the first nearest centre of each point of ``eq`` (B, k, N) bool
+    (True where a centre is the point's nearest), as argmin would: points equally near two
+    centres come with duplicate centres, in degenerate frames. Points without ties, and so
+    every other problem of the batch, keep what they had."""
+    k = eq.shape[1]
+    if k > 1 and bool(xp.any(xp.sum(eq, axis=1) > 1)):
         seen = eq[:, 0].copy()
         for j in range(1, k):
             eq[:, j] &= ~seen
             seen |= eq[:, j]
-    min_d = xp.maximum(_shared(xp.add, part, sq_norms), 0.0)
-    return eq.astype(xp.float32), min_d
 
 
 def _cluster_sums(pw: Array, onehot: Array, xp: Any) -> Array:

@@ -42,8 +42,10 @@ def _lloyd(
     centres : (B, k, 3) float32
     n_iter : (B,) int32, the iterations done
     inertia : (B,) float64 or None
-        With ``want_inertia``, the weighted inertia at the last assignment (of the
-        centres before the last update; ``inf`` when ``max_iter`` is 0), else None.
+        With ``want_inertia``, the weighted inertia at the problem's last assignment while
+        it was moving (of its centres before their last update; ``inf`` when ``max_iter``
+        is 0), else None. It depends on the problem alone, never on the others computed
+        with it (the blocking of the batch).
     """
     b = centres.shape[0]
     xt, pw, sq_norms, total = _lloyd_points(xt, b, w, sq_norms, xp)
@@ -54,8 +56,12 @@ def _lloyd(
     for _ in range(max_iter):
         min_d, sums = _lloyd_assign(work, xp)
         if want_inertia:
+            # Only the problems still moving: a problem's inertia is that of its last
+            # assignment while it moved, whatever the other problems of its block do.
             wd = min_d if w is None else _shared(xp.multiply, min_d, work.pw[:, 3])
-            inertia = work.put(inertia, xp.sum(wd, axis=1, dtype=xp.float64))
+            now = xp.sum(wd, axis=1, dtype=xp.float64)
+            before = inertia if work.idx is None else inertia[work.idx]
+            inertia = work.put(inertia, xp.where(active, now, before))
         new = _lloyd_update(work.x, work.c, sums, min_d, xp)
         new = xp.where(active[:, None, None], new, work.c).astype(xp.float32)
         shift = xp.sum((new - work.c) ** 2, axis=(1, 2))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from moviebarcode._xp import Array
-from moviebarcode.kmeans._common import _assign, _cluster_sums, _product_distances
+from moviebarcode.kmeans._common import _cluster_sums, _first_of_ties, _product_distances
 from moviebarcode.kmeans._layout import NUMPY_BLOCK_ELEMENTS, _cat
 
 if TYPE_CHECKING:
@@ -97,13 +97,16 @@ def _pixel_start(
     for j in range(1, k):
         xp.minimum(d2, xp.maximum(d1, d[:, j]), out=d2)
         xp.minimum(d1, d[:, j], out=d1)
-    onehot = (d == d1[:, None, :]).astype(xp.float32)
+    eq = d == d1[:, None, :]
+    onehot = eq.astype(xp.float32)
     sq = xp.sum(xc * xc, axis=1)  # (b, P)
     # One product gives each cluster's sums and count, another each pixel's cluster.
     s32 = _cluster_sums(xt, onehot, xp)  # (b, k, 4)
     if k > 1 and bool(xp.any(xp.sum(s32[:, :, 3], axis=1) > n + 0.5)):
-        # Pixels equally near two centres: keep only the first, as argmin would.
-        onehot, _ = _assign(xc, centres, xp, sq)
+        # Pixels equally near two centres: keep only the first, from the same distances
+        # (so the other frames of the block keep their assignment).
+        _first_of_ties(eq, xp)
+        onehot = eq.astype(xp.float32)
         s32 = _cluster_sums(xt, onehot, xp)
     sums[...] = s32
     d2 += sq
