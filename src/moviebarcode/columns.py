@@ -138,6 +138,14 @@ def squeeze_columns(frames: Any, *, gamma_correct: bool = True) -> np.ndarray:
 # ------------------------------------------------------------------ cluster columns
 
 
+def _pick(centres_srgb: Any, shares: Any, choose) -> np.ndarray:
+    """Each frame's centre number ``choose(shares)`` (n,), as a colour (n, 3)."""
+    centres, sh = to_host(centres_srgb), to_host(shares)
+    _check_clusters(centres, sh)
+    pick = choose(sh)
+    return centres[np.arange(len(pick)), pick]
+
+
 def dominant(centres_srgb: Any, shares: Any) -> np.ndarray:
     """Colour of the most populous cluster of each frame (ties: lowest cluster index).
 
@@ -153,10 +161,7 @@ def dominant(centres_srgb: Any, shares: Any) -> np.ndarray:
     ndarray of shape (n, 3)
         Of ``centres_srgb``'s dtype.
     """
-    centres, sh = to_host(centres_srgb), to_host(shares)
-    _check_clusters(centres, sh)
-    pick = np.argmax(sh, axis=1)
-    return centres[np.arange(len(pick)), pick]
+    return _pick(centres_srgb, shares, lambda sh: np.argmax(sh, axis=1))
 
 
 def least(centres_srgb: Any, shares: Any) -> np.ndarray:
@@ -176,10 +181,7 @@ def least(centres_srgb: Any, shares: Any) -> np.ndarray:
     ndarray of shape (n, 3)
         Of ``centres_srgb``'s dtype.
     """
-    centres, sh = to_host(centres_srgb), to_host(shares)
-    _check_clusters(centres, sh)
-    pick = np.argmin(np.where(sh > 0, sh, np.inf), axis=1)
-    return centres[np.arange(len(pick)), pick]
+    return _pick(centres_srgb, shares, lambda sh: np.argmin(np.where(sh > 0, sh, np.inf), axis=1))
 
 
 def stacked_heights(shares: Any, height: int) -> np.ndarray:
