@@ -28,8 +28,9 @@ from moviebarcode.store import FrameStore
 
 CLUSTER_MODES = values(ClusterMode)
 STATS_MODES = ("average", "squeeze")
-STATS_BATCH = 512
-"""Frames per batch for the per-frame statistics (a float32 copy of the batch is made)."""
+STATS_BYTES = 16 * 1024 * 1024
+"""Bytes of frames per batch of the per-frame statistics: memory is bounded in bytes, at any
+frame size (linear light makes a float32 copy of the batch, four times its size)."""
 
 Progress = Callable[[int], None]
 """Called with the number of frames done so far."""
@@ -118,7 +119,9 @@ def frame_columns(
         return cached
     fn = cols.average_colours if mode == "average" else cols.squeeze_columns
     parts = []
-    for start, frames in store.iter_batches(batch_frames or STATS_BATCH):
+    h, w = store.frame_shape
+    step = batch_frames or max(1, STATS_BYTES // (h * w * 3))
+    for start, frames in store.iter_batches(step):
         parts.append(fn(frames, gamma_correct=gamma_correct))
         if progress:
             progress(start + len(frames))
