@@ -203,12 +203,26 @@ def version_of(src: Path) -> int:
     return int(out.stdout)
 
 
+def store_for(args) -> Path:
+    """The store to bench: ``args.store`` itself, or, for a movie, a store prepped from it at
+    ``--size`` and ``--every`` (made once, under cache/)."""
+    path = Path(args.store)
+    if path.suffix == ".zarr" or path.is_dir():
+        return path
+    size = args.size or "160x90"
+    out = Path("cache") / f"{path.stem}-{size}-every{args.every}.zarr"
+    w, h = (int(v) for v in size.lower().split("x"))
+    res = prep(path, PrepRequest(every=args.every, size=(w, h)), output=out)
+    print(f"{out}: {res.status}, {res.frames} frames of {size}")
+    return out
+
+
 def bench_render(args) -> None:
     from sklearn.cluster import KMeans
 
     from moviebarcode.cluster import ClusterParams, default_jobs
 
-    store = FrameStore.open(args.store)
+    store = FrameStore.open(store_for(args))
     store.require_complete()
     n = store.frames_done
     h, w = store.frame_shape
@@ -413,7 +427,9 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.set_defaults(fn=bench_prep)
     r = sub.add_parser("render", help="the original sklearn method vs our engines")
-    r.add_argument("store")
+    r.add_argument("store", help="a store, or a movie to prep at --size and --every first")
+    r.add_argument("--size", metavar="WxH", help="with a movie: the frame size [160x90]")
+    r.add_argument("--every", type=int, default=24, help="with a movie: prep --every [24]")
     r.add_argument("--k", type=int, default=8)
     r.add_argument("--sample", type=int, default=20, help="frames to time sklearn on")
     r.add_argument("--repeat", type=int, default=1,

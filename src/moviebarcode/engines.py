@@ -16,10 +16,12 @@ with a one-line message when it is missing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
+import threadpoolctl
 
 from moviebarcode.alloc import keep_freed_memory
 from moviebarcode.errors import MoviebarcodeError
@@ -57,7 +59,16 @@ class NumpyEngine:
         x = np.asarray(pixels, dtype=np.float32)
         keep_freed_memory()
         config = KMeansConfig(n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
-        return batched_kmeans(x, k, config, xp=np, n_threads=self.n_threads)
+        # The engine's own threads (or processes) are the parallelism: BLAS threads on top
+        # of them oversubscribe the CPUs (the README's benchmark section says how much).
+        with _blas().limit(limits=1, user_api="blas"):
+            return batched_kmeans(x, k, config, xp=np, n_threads=self.n_threads)
+
+
+@functools.cache
+def _blas() -> threadpoolctl.ThreadpoolController:
+    """The BLAS libraries NumPy loaded, found once per process."""
+    return threadpoolctl.ThreadpoolController()
 
 
 class SklearnEngine:
