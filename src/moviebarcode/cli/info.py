@@ -45,7 +45,7 @@ def _check(store: FrameStore) -> str:
     if damage:
         raise StoreError(f"{store.path}: {first_of(damage)}; {store.repair_hint()}")
     chunks = -(-store.frames_done // store.chunk_frames)
-    return f"{chunks} chunks of frames, time and index read and decoded: all whole"
+    return f"{chunks} chunk{'s' * (chunks != 1)} each of frames, time and index read: all whole"
 
 
 @click.command()

@@ -19,7 +19,7 @@ from moviebarcode.choices import (
     Tonemap,
 )
 from moviebarcode.cli._common import SizeParam, TimeParam, choice
-from moviebarcode.cluster import ClusterParams
+from moviebarcode.cluster import K_MAX, ClusterParams
 from moviebarcode.prep import PrepRequest
 from moviebarcode.render import RenderOptions
 
@@ -123,7 +123,7 @@ _CLUSTER_OPTIONS = [
         type=int,
         default=_CLUSTER.k,
         show_default=True,
-        help="Colours (clusters) per frame.",
+        help=f"Colours (clusters) per frame, 1 to {K_MAX}.",
     ),
     click.option(
         "--mode",
@@ -185,7 +185,13 @@ _DRAW_OPTIONS = [
         show_default=True,
         help="Most k-means iterations of each phase (the restarts' phases share them).",
     ),
-    click.option("--seed", type=int, default=_CLUSTER.seed, show_default=True, help="Random seed."),
+    click.option(
+        "--seed",
+        type=int,
+        default=_CLUSTER.seed,
+        show_default=True,
+        help="Random seed, a whole number >= 0.",
+    ),
 ]
 
 

@@ -49,7 +49,11 @@ def _report(result: RenderResult) -> None:
     click.echo(f"device: {c.params.get('device', 'cpu')} ({gpu_status()[1]})", err=True)
     ex = c.params.get("executor") or {}
     if ex:
-        where = f"executor: {ex['name']}, {ex['workers']} worker(s), {ex['tasks']} batches"
+        workers, tasks = ex["workers"], ex["tasks"]
+        where = (
+            f"executor: {ex['name']}, {workers} worker{'s' * (workers != 1)}, "
+            f"{tasks} batch{'es' * (tasks != 1)}"
+        )
         click.echo(where, err=True)
     read = f"frames read with {load.method}: {load.bytes / 2**20:.0f} MiB"
     if load.seconds > 0:
