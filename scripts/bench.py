@@ -230,7 +230,7 @@ def bench_render(args) -> None:
     n = store.frames_done
     h, w = store.frame_shape
     k = args.k
-    ours = ClusterParams(k=k)
+    ours = ClusterParams(k=k).for_frames((h, w))
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(n, size=min(args.sample, n), replace=False))
     # only the sampled frames, in memory: sklearn sees exactly the pixels ours clusters

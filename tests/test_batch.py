@@ -28,6 +28,7 @@ from moviebarcode.store import FrameStore  # noqa: E402
 
 REQ = PrepRequest(every=4, width=96)
 OPTS = RenderOptions(mode="stacked", cluster=ClusterParams(k=4))
+KEY = OPTS.cluster.for_frames((54, 96)).key()  # the films are 96x54
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +78,7 @@ def test_batch_like_plain_commands_then_no_repeated_work(client, films, tmp_path
         store, image = plain(movie, tmp_path / "plain")
         assert r.image == out / image.name
         assert r.image.read_bytes() == image.read_bytes()
-        ours, theirs = (
-            ResultCache(FrameStore.open(p)).load(4, OPTS.cluster.key()) for p in (r.store, store)
-        )
+        ours, theirs = (ResultCache(FrameStore.open(p)).load(4, KEY) for p in (r.store, store))
         for name in ("centres", "shares", "inertia"):
             np.testing.assert_array_equal(ours[name], theirs[name])
         np.testing.assert_array_equal(
@@ -97,7 +96,7 @@ def test_batch_like_plain_commands_then_no_repeated_work(client, films, tmp_path
 
     # half-finished work is finished, and only that: a lost image, a lost clustering
     good[0].image.unlink()
-    shutil.rmtree(ResultCache(FrameStore.open(good[1].store)).path(4, OPTS.cluster.key()))
+    shutil.rmtree(ResultCache(FrameStore.open(good[1].store)).path(4, KEY))
     third = mb.run_batch(films, **kw)
     assert third[0].status == "done" and not third[0].clustered and not third[0].decoded
     assert third[2].status == "done" and third[2].clustered and not third[2].decoded
@@ -187,7 +186,9 @@ def test_distributed_cluster_is_the_local_one(client, big_store, tmp_path, param
     for name in ("centres", "shares", "inertia"):
         np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name))
     # cached in the store like a local clustering: a plain render uses it and draws the same
-    saved = ResultCache(FrameStore.open(remote_copy)).load(params.k, params.key())
+    saved = ResultCache(FrameStore.open(remote_copy)).load(
+        params.k, params.for_frames(FrameStore.open(remote_copy).frame_shape).key()
+    )
     np.testing.assert_array_equal(saved["centres"], theirs.centres)
     with mb.DaskExecutor(client) as dask:
         assert cluster(FrameStore.open(remote_copy), params, executor=dask).cached

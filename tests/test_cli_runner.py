@@ -133,7 +133,7 @@ def test_info_summary_and_json(store):
     assert run("render", store, "--k", "2", "-q").code == 0
     data = json.loads(run("info", store, "--json").out)
     assert data["frames"] > 0 and [r["k"] for r in data["results"]] == [2]
-    assert data["results"][0]["key"] == ClusterParams(k=2).key()
+    assert data["results"][0]["key"] == ClusterParams(k=2).for_frames((90, 160)).key()
 
 
 def test_help_reads_choices_from_the_library():
@@ -141,3 +141,18 @@ def test_help_reads_choices_from_the_library():
     assert r.code == 0
     for word in ("stacked", "lightness", "lab", "cuml", "[default: 8]"):
         assert word in r.out
+
+
+def test_restarts_follow_the_frame_size():
+    """Unless --n-init says, frames up to 160x90 get KMeansConfig's restarts, larger ones
+    N_INIT_LARGE; the cache key needs the resolved value."""
+    from moviebarcode.cluster import N_INIT_LARGE
+    from moviebarcode.kmeans import KMeansConfig
+
+    auto = ClusterParams(k=4)
+    assert auto.for_frames((90, 160)).n_init == KMeansConfig().n_init
+    assert auto.for_frames((270, 480)).n_init == N_INIT_LARGE
+    assert ClusterParams(k=4, n_init=3).for_frames((270, 480)).n_init == 3
+    assert "ninit16" in auto.for_frames((91, 160)).key()
+    with pytest.raises(ValueError, match="for_frames"):
+        auto.key()

@@ -34,6 +34,10 @@ from moviebarcode.store import FrameStore
 _KMEANS = KMeansConfig()
 BATCH_BYTES = 256 * 1024 * 1024
 """Memory for one clustering batch: about F * P * max(k, 8) float32 distances, several times."""
+SMALL_FRAME_PIXELS = 160 * 90
+"""Frames up to this size get ``KMeansConfig``'s restarts by default, larger ones more."""
+N_INIT_LARGE = 16
+"""The default restarts for frames larger than ``SMALL_FRAME_PIXELS``."""
 K_MAX = 64
 """The most clusters per frame (the README documents it)."""
 GPU_ENGINES = ("cupy", "cuml")
@@ -51,12 +55,13 @@ class ClusterParams:
     """What a clustering of a store is asked for; validated on creation.
 
     ``engine`` None picks cupy on a GPU, numpy on the CPU (see :func:`resolve_engine`);
-    ``device`` says where it runs. The k-means defaults are ``KMeansConfig``'s.
+    ``device`` says where it runs. ``n_init`` None takes the restarts by frame size (see
+    :meth:`for_frames`). The other k-means defaults are ``KMeansConfig``'s.
     """
 
     k: int = 8
     space: Space = "rgb"
-    n_init: int = _KMEANS.n_init
+    n_init: int | None = None
     max_iter: int = _KMEANS.max_iter
     tol: float = _KMEANS.tol
     seed: int = 0
@@ -66,6 +71,8 @@ class ClusterParams:
     def __post_init__(self):
         for name, least in (("k", 1), ("n_init", 1), ("max_iter", 1), ("seed", 0)):
             v = getattr(self, name)
+            if v is None and name == "n_init":
+                continue
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < least:
                 option = name.replace("_", "-")
                 raise ParameterError(f"--{option} must be a whole number, at least {least}")
@@ -81,10 +88,25 @@ class ClusterParams:
             check(EngineName, self.engine, "engine")
         check(DeviceChoice, self.device, "device")
 
+    def for_frames(self, shape: tuple[int, int]) -> ClusterParams:
+        """These parameters with ``n_init`` resolved for frames of ``shape`` (h, w): when
+        not given, ``KMeansConfig``'s default up to ``SMALL_FRAME_PIXELS`` pixels and
+        ``N_INIT_LARGE`` above, where restarts cost little (they run on a coarse coreset,
+        whose size does not grow with the frame) and find better optima (the README's
+        benchmark section has the figures)."""
+        if self.n_init is not None:
+            return self
+        h, w = shape
+        n_init = _KMEANS.n_init if h * w <= SMALL_FRAME_PIXELS else N_INIT_LARGE
+        return dataclasses.replace(self, n_init=n_init)
+
     def key(self) -> str:
         """The result's name in the cache, under ``results/k{k}/``: everything that changes a
         result. The batched engines (numpy, cupy) name the algorithm's version, so a store
-        clustered by an older moviebarcode clusters again; sklearn and cuml name themselves."""
+        clustered by an older moviebarcode clusters again; sklearn and cuml name themselves.
+        ``n_init`` must be resolved (:meth:`for_frames`)."""
+        if self.n_init is None:
+            raise ValueError("resolve n_init for the frames first (ClusterParams.for_frames)")
         algo = self.engine if self.engine in FRAME_BY_FRAME else f"v{ALGORITHM_VERSION}"
         return (
             f"{self.space}-ninit{self.n_init}-iter{self.max_iter}-tol{self.tol:g}-seed{self.seed}"
@@ -158,6 +180,7 @@ def cluster_batch(
 
     Returns centres (m, k, 3) float32 sRGB 0..255, shares (m, k) float32 and inertia (m,)
     float64, as NumPy arrays."""
+    params = params.for_frames(tuple(frames.shape[1:3]))
     xp = get_xp(frames)
     x = frames.reshape(len(frames), -1, 3).astype(xp.float32)
     if params.space == "lab":
@@ -217,6 +240,7 @@ def local_executor(
 
 def cached_clusters(store: FrameStore, params: ClusterParams) -> Clusters | None:
     """The clustering cached in ``store`` for ``params``, or None."""
+    params = params.for_frames(store.frame_shape)
     hit = ResultCache(store).load(params.k, params.key())
     if hit is None:
         return None
@@ -240,6 +264,7 @@ def cluster(
     read; ``progress`` the number of frames done."""
     store.require_complete()
     h, w = store.frame_shape
+    params = params.for_frames((h, w))
     if params.k > h * w:
         raise InputError(f"--k {params.k} is more than a frame's {h * w} pixels")
     if not recompute and (hit := cached_clusters(store, params)) is not None:

@@ -19,12 +19,14 @@ from moviebarcode.choices import (
     Tonemap,
 )
 from moviebarcode.cli._common import SizeParam, TimeParam, choice
-from moviebarcode.cluster import K_MAX, ClusterParams
+from moviebarcode.cluster import K_MAX, N_INIT_LARGE, ClusterParams
+from moviebarcode.kmeans import KMeansConfig
 from moviebarcode.prep import PrepRequest
 from moviebarcode.render import RenderOptions
 
 _REQ = PrepRequest()
 _CLUSTER = ClusterParams()
+_KMEANS = KMeansConfig()
 _RENDER = RenderOptions()
 
 PREP = [
@@ -175,8 +177,8 @@ _DRAW_OPTIONS = [
         "--n-init",
         type=int,
         default=_CLUSTER.n_init,
-        show_default=True,
-        help="k-means restarts per frame (the best is kept).",
+        help=f"k-means restarts per frame (the best is kept) [default: {_KMEANS.n_init}; "
+        f"{N_INIT_LARGE} for frames larger than 160x90].",
     ),
     click.option(
         "--max-iter",
