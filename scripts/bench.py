@@ -395,6 +395,44 @@ def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
     return rows
 
 
+def bench_e2e(args) -> None:
+    """The user's whole wait: prep (default, --fast, --keyframes) plus render --k 8, through
+    the command line, next to ffmpeg decoding the film alone, each scaled to a two-hour film
+    by the duration ratio."""
+    movie = Path(args.movie)
+    if not movie.exists():
+        make_1080p(argparse.Namespace(dest=str(movie), seconds=180))
+    info = probe(movie)
+    scale = 7200 / info.duration
+
+    def timed_cli(*argv) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "moviebarcode", *map(str, argv)], check=True,
+                       stdout=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+    null = [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-i", str(movie),
+            "-map", f"0:v:{info.stream}", "-f", "null", "-"]
+    t0 = time.perf_counter()
+    subprocess.run(null, check=True)
+    t_null = time.perf_counter() - t0
+    rows = [["ffmpeg -i MOVIE -f null - (decode only)", f"{t_null:.1f}", "", "",
+             f"{t_null * scale / 60:.1f}"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, extra in (("prep", []), ("prep --fast", ["--fast"]),
+                            ("prep --keyframes", ["--keyframes"])):
+            store = Path(tmp) / f"{len(rows)}.zarr"
+            every = [] if "--keyframes" in extra else ["--every", str(args.every)]
+            t_prep = timed_cli("prep", movie, "-o", store, "-q", *every, *extra)
+            t_render = timed_cli("render", store, "--k", "8", "-q", "-o", Path(tmp) / "x.png")
+            total = t_prep + t_render
+            rows.append([f"moviebarcode {name} + render --k 8", f"{t_prep:.1f}",
+                         f"{t_render:.1f}", f"{total:.1f}", f"{total * scale / 60:.1f}"])
+    print(f"\n{movie.name}: {info.codec} {info.width}x{info.height}, {info.duration:.0f} s; "
+          f"--every {args.every}; scaled to 2 hours by {scale:.0f}x\n")
+    print(table(["", "prep s", "render s", "total s", "2-hour film, min"], rows))
+
+
 def make_1080p(args) -> None:
     """A 1080p H.264 test film: a moving lavfi pattern with noise, keyframes every 4 s."""
     dest = Path(args.dest)
@@ -453,6 +491,11 @@ def main() -> None:
                    help="also another moviebarcode's source tree (e.g. `git archive REV` "
                    "unpacked): timed in the same rounds, and its results must be identical")
     r.set_defaults(fn=bench_render)
+    e = sub.add_parser("e2e", help="prep + render through the CLI, scaled to a 2-hour film")
+    e.add_argument("movie", nargs="?", default="cache/test1080p.mp4",
+                   help="the film [cache/test1080p.mp4, made by make-1080p if missing]")
+    e.add_argument("--every", type=int, default=24)
+    e.set_defaults(fn=bench_e2e)
     m = sub.add_parser("make-1080p", help="encode a 1080p H.264 test film")
     m.add_argument("--dest", default="cache/test1080p.mp4")
     m.add_argument("--seconds", type=int, default=180)
