@@ -168,3 +168,26 @@ def test_cache_refuses_to_overwrite_a_foreign_folder(store):
     with pytest.raises(OSError):
         cache.save(2, "key", {}, clustering(3, 2), replace=True)
     assert (cache.path(2, "key") / "mine").is_dir()
+
+
+def test_cluster_range_names_a_store_missing_where_it_runs(tmp_path):
+    """A worker (a process, a Dask worker on another machine) without the store at the same
+    path says so in one line, naming its host."""
+    import socket
+
+    from moviebarcode.cluster import ClusterParams, cluster_range
+
+    with pytest.raises(StoreError, match=f"no such store on {socket.gethostname()}"):
+        cluster_range(str(tmp_path / "elsewhere.zarr"), 0, 1, ClusterParams(k=2))
+
+
+def test_a_damaged_store_is_refused_by_every_reader(store):
+    """The chunk check runs once per opening, yet a store damaged before it opens is refused."""
+    store.append(*frames(3))
+    store.mark_complete()
+    s = FrameStore.open(store.path)
+    s.require_complete()
+    s.require_complete()  # checked once: still fine
+    (store.path / "frames" / "c" / "0" / "0" / "0" / "0").unlink()
+    with pytest.raises(StoreError, match="frames chunk 0 .* is missing"):
+        FrameStore.open(store.path).require_complete()

@@ -13,9 +13,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -26,7 +28,7 @@ from moviebarcode.choices import DeviceChoice, EngineName, Space, check
 from moviebarcode.colorspace import lab_to_srgb, srgb_to_lab
 from moviebarcode.device import Device, LoadStats, select_device, timed_read
 from moviebarcode.engines import Engine, NumpyEngine, get_engine
-from moviebarcode.errors import InputError, ParameterError
+from moviebarcode.errors import InputError, ParameterError, StoreError
 from moviebarcode.executors import Executor, InProcess, ProcessPool
 from moviebarcode.kmeans import ALGORITHM_VERSION, KMeansConfig
 from moviebarcode.store import FrameStore
@@ -209,6 +211,11 @@ def cluster_range(
     """Cluster frames ``start:stop`` of the store at ``path``, reading them itself: what an
     executor maps over a store's ranges (in this process, a worker process or a Dask worker).
     ``threads``: the numpy engine's threads (None: every CPU)."""
+    if not Path(path).is_dir():
+        raise StoreError(
+            f"{path}: no such store on {socket.gethostname()} (worker processes and Dask "
+            "workers need the store at the same path)"
+        )
     name, dev = resolve_engine(params.engine, params.device)
     frames, method, note, seconds = timed_read(path, start, stop, dev)
     centres, shares, inertia = cluster_batch(frames, start, params, _engine(name, threads))

@@ -161,6 +161,7 @@ class FrameStore:
     def __init__(self, path: Path, group: zarr.Group):
         self.path = path
         self.group = group
+        self._whole = False  # its chunk files were checked, and found whole
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -287,15 +288,19 @@ class FrameStore:
 
     def require_complete(self) -> None:
         """StoreError unless the store is complete (an interrupted prep must be resumed first)
-        and none of its chunk files is missing or cut short."""
+        and none of its chunk files is missing or cut short (checked once per opening: readers
+        do not write the frames)."""
         if not self.complete:
             raise StoreError(
                 f"{self.path}: incomplete store ({self.frames_done} frames so far; the prep was "
                 f"interrupted); run `moviebarcode prep` again to finish it"
             )
+        if self._whole:
+            return
         damage = self.damage()
         if damage:
             raise StoreError(f"{self.path}: {first_of(damage)}; {self.repair_hint()}")
+        self._whole = True
 
     def repair_hint(self) -> str:
         """How to repair damaged chunks."""

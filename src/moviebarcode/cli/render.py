@@ -25,8 +25,7 @@ def _executor(store: Path, opts, scheduler: str | None, jobs: int | None):
         return contextlib.nullcontext(None)
     if scheduler:
         return DaskExecutor(scheduler)
-    fs = FrameStore.open(store)
-    fs.require_complete()
+    fs = FrameStore.open(store)  # render checks that it is complete and whole
     return contextlib.nullcontext(
         local_executor(fs, opts.cluster, jobs or default_jobs(), opts.batch_frames)
     )
