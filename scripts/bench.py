@@ -190,7 +190,9 @@ def cluster_in_a_child(
     ``src``), in a fresh interpreter: its time and arrays."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.npz"
-        env = {**os.environ, "PYTHONPATH": str(src)}
+        # src first; the rest of the path stays (wheels installed with --target, say)
+        path = os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path}
         subprocess.run([sys.executable, "-c", CLUSTER_IN_A_CHILD, str(store), str(jobs), str(k),
                         str(out), str(n_init)], check=True, env=env)
         got = dict(np.load(out))
@@ -202,7 +204,8 @@ def version_of(src: Path) -> int:
     """The ALGORITHM_VERSION of the moviebarcode in ``src``."""
     code = "from moviebarcode.kmeans import ALGORITHM_VERSION as v; print(v)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": str(src)})
+                         text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                             filter(None, [str(src), os.environ.get("PYTHONPATH")]))})
     return int(out.stdout)
 
 

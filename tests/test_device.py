@@ -101,5 +101,6 @@ def test_gpu_render_matches_cpu(store):
     gpu = cluster(store, ClusterParams(k=3, engine="cupy"), recompute=True)
     cpu = cluster(store, ClusterParams(k=3, engine="numpy"), recompute=True)
     assert gpu.params["device"] == "gpu"
-    np.testing.assert_allclose(gpu.inertia, cpu.inertia, rtol=5e-3)
+    # one-colour frames: both near zero, with float32 rounding that differs (1e-10 against 0)
+    np.testing.assert_allclose(gpu.inertia, cpu.inertia, rtol=5e-3, atol=1e-6)
     np.testing.assert_allclose(np.sort(gpu.shares, 1), np.sort(cpu.shares, 1), atol=1e-3)

@@ -13,6 +13,7 @@ import pytest
 
 from moviebarcode._xp import get_xp, to_host
 from moviebarcode.errors import ParameterError
+from moviebarcode.ffmpegbin import ffmpeg_exe
 from moviebarcode.kmeans import KMeansConfig, KMeansResult, batched_kmeans
 from moviebarcode.kmeans.config import _Plan
 
@@ -23,9 +24,8 @@ BLUE = np.array([0.0, 0.0, 255.0], dtype=np.float32)
 
 def decode_frames(every: int = 48, width: int = 160, height: int = 90) -> np.ndarray:
     """Every ``every``-th frame of the test clip, area-scaled: (F, height*width, 3) float32."""
-    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
     cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(),
+        ffmpeg_exe(),
         "-v",
         "error",
         "-i",
