@@ -193,13 +193,29 @@ def _stable(f):
 
 argsort, sort = _stable(np.argsort), _stable(np.sort)
 
+class OutOfMemoryError(MemoryError):
+    """``cupy.cuda.memory.OutOfMemoryError``."""
+
+
+FREE_BYTES = 16 * 1024**3
+"""What ``cuda.runtime.memGetInfo`` says is free (a test may change it)."""
+
 cuda = types.SimpleNamespace(
     runtime=types.SimpleNamespace(
         getDeviceCount=lambda: 1,
         getDeviceProperties=lambda device: {"name": b"NumPy stand-in for CuPy"},
+        memGetInfo=lambda: (FREE_BYTES, 2 * FREE_BYTES),
     ),
+    memory=types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError),
     get_current_stream=lambda: types.SimpleNamespace(synchronize=lambda: None),
 )
+
+
+def get_default_memory_pool():
+    """A pool holding nothing."""
+    return types.SimpleNamespace(
+        total_bytes=lambda: 0, used_bytes=lambda: 0, free_all_blocks=lambda: None
+    )
 
 
 def __getattr__(name: str):

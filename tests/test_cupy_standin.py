@@ -13,11 +13,19 @@ import cupy_standin
 import numpy as np
 import pytest
 
-from moviebarcode import colorspace, columns, device
+from moviebarcode import colorspace, columns, device, engines
 from moviebarcode._xp import get_xp, to_host
-from moviebarcode.cluster import ClusterParams, cluster_batch
+from moviebarcode.cluster import ClusterParams, cluster, cluster_batch, stack_ranges
 from moviebarcode.engines import CupyEngine, NumpyEngine
 from moviebarcode.kmeans import KMeansConfig, batched_kmeans
+from moviebarcode.store import FrameStore
+
+STORE_ATTRS = {
+    "source": {"path": "film.mkv", "fingerprint": {}},
+    "request": {},
+    "sampling": {"every": 12, "fps": None, "keyframes": False, "max_frames": None},
+    "picture": {"crop": None, "tonemap": False, "fast": False},
+}
 
 
 @pytest.fixture
@@ -164,3 +172,51 @@ def test_select_device_gpu_finds_the_standin(cp):
         device.gpu_status.cache_clear()
     assert dev.kind == "gpu" and dev.xp is cp
     assert dev.reason == "GPU 0: NumPy stand-in for CuPy"
+
+
+def film_store(path, n: int = 14, chunk_frames: int = 2) -> FrameStore:
+    """A complete store of ``n`` frames of :func:`film`, in chunks of ``chunk_frames``."""
+    frames = film(n, 18, 24)
+    store = FrameStore.create(
+        path, frame_shape=frames.shape[1:3], chunk_frames=chunk_frames, attrs=STORE_ATTRS
+    )
+    store.append(frames, np.arange(n) / 2.0, np.arange(n) * 12)
+    store.mark_complete()
+    return FrameStore.open(path)
+
+
+def test_cupy_stacks_the_batches_with_the_cpu_results(cp, tmp_path, monkeypatch):
+    """The cupy engine clusters many batches in one call (a GPU's kernels cost the same for
+    few frames as for many), each as its own batch: the result is the CPU's, and where the
+    GPU runs out of memory the call is split, with the same result again."""
+    monkeypatch.setattr(device, "gpu_status", lambda: (True, "GPU 0: stand-in"))
+    store = film_store(tmp_path / "s.zarr")
+    ref = cluster(store, ClusterParams(k=3, engine="numpy"), recompute=True, batch_frames=4)
+    assert ref.params["executor"]["tasks"] == 4  # ranges of 4, 4, 4 and 2 frames
+    got = cluster(store, ClusterParams(k=3, engine="cupy"), recompute=True, batch_frames=4)
+    assert got.params["device"] == "gpu" and got.params["executor"]["tasks"] == 1
+    for name in ("centres", "shares", "inertia"):
+        assert_identical(getattr(got, name), getattr(ref, name), name)
+    # Out of memory for more than one batch: halves, then single batches.
+    real = engines.batched_kmeans
+    calls = []
+
+    def small_gpu(x, *args, segments=None, **kwargs):
+        calls.append(len(segments or [1]))
+        if segments and len(segments) > 1:
+            raise cp.cuda.memory.OutOfMemoryError("out of memory")
+        return real(x, *args, segments=segments, **kwargs)
+
+    monkeypatch.setattr(engines, "batched_kmeans", small_gpu)
+    split = cluster(store, ClusterParams(k=3, engine="cupy"), recompute=True, batch_frames=4)
+    assert calls == [4, 2, 1, 1, 2, 1, 1]
+    for name in ("centres", "shares", "inertia"):
+        assert_identical(getattr(split, name), getattr(ref, name), name)
+
+
+def test_gpu_calls_fit_the_budget():
+    ranges = [(0, 4), (4, 8), (8, 12), (12, 14)]
+    assert stack_ranges(ranges, 10, 80) == [[(0, 4), (4, 8)], [(8, 12), (12, 14)]]
+    assert stack_ranges(ranges, 10, 1000) == [ranges]
+    # a batch larger than the budget still runs, alone
+    assert stack_ranges(ranges, 10, 5) == [[r] for r in ranges]

@@ -195,6 +195,33 @@ def test_blocking_and_threads_do_not_change_the_result(film_frames, k):
             np.testing.assert_array_equal(getattr(got, name), getattr(whole, name), name)
 
 
+@pytest.mark.parametrize("config", [KMeansConfig(n_init=4), KMeansConfig(n_init=4, coreset=False)])
+def test_segments_are_independent_batches(film_frames, config):
+    """Batches stacked in one call (as the cupy engine stacks them) each get the result of
+    a call of their own, bit for bit: a frame's neighbours stay in its segment, the
+    random numbers come from the segment's seed, and in the pixel phase a converged frame
+    stops, whatever the others do."""
+    x = film_frames[:, :: 1 if config.coreset else 16]
+    segments = [(4, 7), (1, 3), (2, 0), (len(x) - 7, 11)]
+    stacked = batched_kmeans(x, 5, config, segments=segments, block_frames=3)
+    start = 0
+    for n, seed in segments:
+        alone = batched_kmeans(x[start : start + n], 5, dataclasses.replace(config, seed=seed))
+        for name in ("centres", "shares", "inertia", "n_iter"):
+            got = getattr(stacked, name)[start : start + n]
+            np.testing.assert_array_equal(got, getattr(alone, name), f"{name} of {n} at {start}")
+        start += n
+
+
+@pytest.mark.parametrize(
+    "segments", [[(3, 0)], [(0, 1), (10, 0)], [(5, 0), (5, -1)], [(5, 0)] * 3, [(5,)]]
+)
+def test_segments_must_cover_the_batch(segments):
+    x = np.zeros((10, 4, 3), np.float32)
+    with pytest.raises(ParameterError, match="^segments must be"):
+        batched_kmeans(x, 2, segments=segments)
+
+
 def test_full_data_mode_without_bins(film_frames):
     pixels = film_frames[:2, ::4]
     r = batched_kmeans(pixels, 8, KMeansConfig(coreset=False, n_init=2))

@@ -5,7 +5,9 @@ into batches of whole chunks and hands :func:`cluster_range` over them to an exe
 (``moviebarcode.executors``: this process or worker processes; a Dask cluster from
 ``moviebarcode.dask_backend``). Each range is clustered alone, with the seed
 ``params.seed + start``, so a film's result depends on the batch boundaries only, never on
-the executor, the number of workers or the order the ranges finish in.
+the executor, the number of workers or the order the ranges finish in. The ranges do not
+depend on the device either: the cupy engine takes many of them in one call
+(:func:`stack_ranges`), each still clustered as its own batch.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import functools
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,7 +28,7 @@ from moviebarcode._xp import get_xp, to_host
 from moviebarcode.cache import ResultCache
 from moviebarcode.choices import DeviceChoice, EngineName, Space, check
 from moviebarcode.colorspace import lab_to_srgb, srgb_to_lab
-from moviebarcode.device import Device, LoadStats, select_device, timed_read
+from moviebarcode.device import Device, LoadStats, gpu_free_bytes, select_device, timed_read
 from moviebarcode.engines import Engine, NumpyEngine, get_engine
 from moviebarcode.errors import InputError, ParameterError, StoreError
 from moviebarcode.executors import Executor, InProcess, ProcessPool
@@ -36,6 +38,9 @@ from moviebarcode.store import FrameStore
 _KMEANS = KMeansConfig()
 BATCH_BYTES = 256 * 1024 * 1024
 """Memory for one clustering batch: about F * P * max(k, 8) float32 distances, several times."""
+GPU_CALL_BYTES = 8 * 1024**3
+"""Memory for one call of the cupy engine, which stacks many batches (at most half the GPU's
+free memory): one batch's kernels take about as long as many's (the README's GPU figures)."""
 SMALL_FRAME_PIXELS = 160 * 90
 """Frames up to this size get ``KMeansConfig``'s restarts by default, larger ones more."""
 N_INIT_LARGE = 16
@@ -169,16 +174,45 @@ def batch_ranges(
     """(start, stop) of each clustering batch: whole chunks, about ``batch_frames`` frames
     (default: what fits ``BATCH_BYTES``)."""
     if not batch_frames:
-        h, w = store.frame_shape
-        batch_frames = max(1, min(4096, BATCH_BYTES // (h * w * max(k, 8) * 4 * 4)))
+        batch_frames = max(1, min(4096, BATCH_BYTES // _frame_bytes(store, k)))
     return store.batch_ranges(batch_frames)
 
 
+def _frame_bytes(store: FrameStore, k: int) -> int:
+    """A frame's share of a batch's working memory."""
+    h, w = store.frame_shape
+    return h * w * max(k, 8) * 4 * 4
+
+
+def stack_ranges(
+    ranges: list[tuple[int, int]], frame_bytes: int, budget: int
+) -> list[list[tuple[int, int]]]:
+    """Consecutive ``ranges`` grouped into calls of at most ``budget`` bytes of working
+    memory (``frame_bytes`` a frame), each range whole: one call of the cupy engine
+    clusters a group's ranges as independent batches, with their results unchanged."""
+    groups: list[list[tuple[int, int]]] = []
+    size = 0
+    for s, e in ranges:
+        if groups and size + (e - s) * frame_bytes <= budget:
+            groups[-1].append((s, e))
+            size += (e - s) * frame_bytes
+        else:
+            groups.append([(s, e)])
+            size = (e - s) * frame_bytes
+    return groups
+
+
 def cluster_batch(
-    frames: Any, start: int, params: ClusterParams, engine: Engine
+    frames: Any,
+    start: int,
+    params: ClusterParams,
+    engine: Engine,
+    parts: Sequence[tuple[int, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cluster one batch of frames (m, h, w, 3) uint8 (NumPy or CuPy) that begins at frame
-    ``start`` of the store, with the seed ``params.seed + start``.
+    ``start`` of the store, with the seed ``params.seed + start``; or, with ``parts``
+    (the store's ranges (s, e) that the frames hold, one after the other; numpy and cupy
+    engines only), each part as its own batch, as if clustered alone.
 
     Returns centres (m, k, 3) float32 sRGB 0..255, shares (m, k) float32 and inertia (m,)
     float64, as NumPy arrays."""
@@ -194,6 +228,7 @@ def cluster_batch(
         max_iter=params.max_iter,
         tol=params.tol,
         seed=params.seed + start,
+        **({} if parts is None else {"segments": [(e - s, params.seed + s) for s, e in parts]}),
     )
     c = lab_to_srgb(res.centres) if params.space == "lab" else res.centres
     return to_host(c), to_host(res.shares), to_host(res.inertia)
@@ -206,11 +241,17 @@ def _engine(name: str, threads: int | None) -> Engine:
 
 
 def cluster_range(
-    path: str, start: int, stop: int, params: ClusterParams, threads: int | None = None
+    path: str,
+    start: int,
+    stop: int,
+    params: ClusterParams,
+    threads: int | None = None,
+    parts: Sequence[tuple[int, int]] | None = None,
 ) -> RangeResult:
     """Cluster frames ``start:stop`` of the store at ``path``, reading them itself: what an
     executor maps over a store's ranges (in this process, a worker process or a Dask worker).
-    ``threads``: the numpy engine's threads (None: every CPU)."""
+    ``threads``: the numpy engine's threads (None: every CPU); ``parts``: the ranges that
+    ``start:stop`` stacks, each clustered as its own batch (see :func:`cluster_batch`)."""
     if not Path(path).is_dir():
         raise StoreError(
             f"{path}: no such store on {socket.gethostname()} (worker processes and Dask "
@@ -218,7 +259,7 @@ def cluster_range(
         )
     name, dev = resolve_engine(params.engine, params.device)
     frames, method, note, seconds = timed_read(path, start, stop, dev)
-    centres, shares, inertia = cluster_batch(frames, start, params, _engine(name, threads))
+    centres, shares, inertia = cluster_batch(frames, start, params, _engine(name, threads), parts)
     return RangeResult(
         centres, shares, inertia, name, dev.kind, method, note, int(frames.nbytes), seconds
     )
@@ -279,8 +320,15 @@ def cluster(
     executor = executor if executor is not None else InProcess()
     load = load if load is not None else LoadStats()
     ranges = batch_ranges(store, params.k, batch_frames)
+    groups = [[r] for r in ranges]
+    if resolve_engine(params.engine, params.device)[0] == "cupy":
+        budget = min(GPU_CALL_BYTES, gpu_free_bytes() // 2)
+        groups = stack_ranges(ranges, _frame_bytes(store, params.k), budget)
     path = str(store.path.absolute())
-    calls = [(path, s, e, params, executor.threads_per_call) for s, e in ranges]
+    calls = [
+        (path, g[0][0], g[-1][1], params, executor.threads_per_call, g if len(g) > 1 else None)
+        for g in groups
+    ]
     n, k = store.frames_done, params.k
     arrays = {
         "centres": np.empty((n, k, 3), np.float32),
@@ -291,7 +339,7 @@ def cluster(
     t0 = time.perf_counter()
     done = 0
     for i, r in executor.map(cluster_range, calls):
-        s, e = ranges[i]
+        s, e = calls[i][1:3]
         for name, values in arrays.items():
             values[s:e] = getattr(r, name)
         made_by.add((r.engine, r.device))
@@ -307,7 +355,7 @@ def cluster(
         "frames": n,
         "centres_space": "srgb",
         "seconds": round(seconds, 3),
-        "executor": {"name": executor.name, "workers": executor.workers, "tasks": len(ranges)},
+        "executor": {"name": executor.name, "workers": executor.workers, "tasks": len(calls)},
     }
     found = Clusters(arrays["centres"], arrays["shares"], arrays["inertia"], meta, False, seconds)
     try:

@@ -52,6 +52,16 @@ def gpu_status() -> tuple[bool, str]:
     return True, f"GPU 0: {name}"
 
 
+def gpu_free_bytes() -> int:
+    """The free memory of the current GPU, in bytes (CuPy's pool's cached blocks count as
+    free)."""
+    import cupy
+
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    pool = cupy.get_default_memory_pool()
+    return int(free + pool.total_bytes() - pool.used_bytes())
+
+
 def select_device(wanted: DeviceChoice = "auto") -> Device:
     """``auto``: the GPU when CuPy sees one, else the CPU; ``gpu``: the GPU or a clear error."""
     check(DeviceChoice, wanted, "device")

@@ -16,8 +16,9 @@ with a one-line message when it is missing.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -43,6 +44,11 @@ class Engine(Protocol):
         ...
 
 
+Segments = Sequence[tuple[int, int]]
+"""``(frames, seed)`` of independent batches stacked in one call (see
+:func:`~moviebarcode.kmeans.batched_kmeans`): the batched engines take them as ``segments``."""
+
+
 class NumpyEngine:
     """:func:`batched_kmeans` on NumPy arrays, on the CPU."""
 
@@ -52,7 +58,15 @@ class NumpyEngine:
         self.n_threads = n_threads  # None: one per CPU
 
     def fit(
-        self, pixels: Array, k: int, *, n_init: int, max_iter: int, tol: float, seed: int
+        self,
+        pixels: Array,
+        k: int,
+        *,
+        n_init: int,
+        max_iter: int,
+        tol: float,
+        seed: int,
+        segments: Segments | None = None,
     ) -> KMeansResult:
         if hasattr(pixels, "get"):
             pixels = pixels.get()
@@ -62,7 +76,7 @@ class NumpyEngine:
         # The engine's own threads (or processes) are the parallelism: BLAS threads on top
         # of them oversubscribe the CPUs (the README's benchmark section says how much).
         with _blas().limit(limits=1, user_api="blas"):
-            return batched_kmeans(x, k, config, xp=np, n_threads=self.n_threads)
+            return batched_kmeans(x, k, config, xp=np, n_threads=self.n_threads, segments=segments)
 
 
 @functools.cache
@@ -131,12 +145,41 @@ class CupyEngine:
         self._cupy = cupy
 
     def fit(
-        self, pixels: Array, k: int, *, n_init: int, max_iter: int, tol: float, seed: int
+        self,
+        pixels: Array,
+        k: int,
+        *,
+        n_init: int,
+        max_iter: int,
+        tol: float,
+        seed: int,
+        segments: Segments | None = None,
     ) -> KMeansResult:
+        """As :func:`batched_kmeans`; where the GPU runs out of memory for several
+        ``segments``, each half of them is clustered in turn (same results)."""
         cp = self._cupy
         x = cp.asarray(pixels, dtype=cp.float32)
         config = KMeansConfig(n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
-        return batched_kmeans(x, k, config, xp=cp)
+        try:
+            return batched_kmeans(x, k, config, xp=cp, segments=segments)
+        except cp.cuda.memory.OutOfMemoryError:
+            if not segments or len(segments) < 2:
+                raise
+        cp.get_default_memory_pool().free_all_blocks()
+        half = len(segments) // 2
+        cut = sum(n for n, _ in segments[:half])
+        parts = [(x[:cut], segments[:half]), (x[cut:], segments[half:])]
+        del x
+        done = [
+            self.fit(p, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, segments=seg)
+            for p, seg in parts
+        ]
+        return KMeansResult(
+            *(
+                cp.concatenate([getattr(r, f.name) for r in done])
+                for f in dataclasses.fields(KMeansResult)
+            )
+        )
 
 
 class CumlEngine:

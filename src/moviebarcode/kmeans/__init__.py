@@ -39,14 +39,16 @@ loops are over clusters, seeding steps, iterations and blocks of frames):
    and tighter, so that a frame ends at the bottom of its local optimum) or for at most
    ``min(pixel_iter, max_iter)`` iterations. One bound per pixel (a one-bound variant of
    Hamerly's algorithm) skips the pixels that cannot have changed cluster, and the loop
-   runs over the whole batch at once. A final assignment of every pixel gives exact
-   shares and inertia.
+   runs over the whole batch at once; a frame that has converged moves no more, whatever
+   the others do. A final assignment of every pixel gives exact shares and inertia.
 
 Without a coreset (``coreset=False``) steps 3-5 run on the pixels, the best restart
 runs on to convergence or ``max_iter``, and step 6 is only the final assignment.
 
 Lloyd iterations compute only the problems still moving. A frame's result depends on
-the other frames of its batch (its neighbours), never on the blocking or the threads.
+the other frames of its batch (its neighbours) only through step 5, never on the blocking
+or the threads; so several batches stacked in one call (``segments``) each get their own
+result, which is how the cupy engine saves kernel launches.
 Speed and quality against scikit-learn are measured in the README's benchmark section.
 
 Modules, each importing only those listed before it: :mod:`.config` (settings),

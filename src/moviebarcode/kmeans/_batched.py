@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from typing import Any
@@ -30,6 +30,7 @@ def batched_kmeans(
     xp: Any = None,
     block_frames: int | None = None,
     n_threads: int | None = None,
+    segments: Sequence[tuple[int, int]] | None = None,
 ) -> KMeansResult:
     """Cluster the pixels of each frame of a batch into ``k`` colours.
 
@@ -54,6 +55,11 @@ def batched_kmeans(
         ``NUMPY_BLOCK_ELEMENTS`` pixels' worth on NumPy (temporaries stay in the caches).
     n_threads : int, optional
         NumPy only: blocks are clustered on this many threads (default: the CPU count).
+    segments : sequence of (int, int), optional
+        ``(frames, seed)`` of each of several independent batches stacked, in order, in
+        ``pixels``: each segment gets the result a call on its frames alone with that
+        seed would give (up to rounding), in one call. On a GPU, one call for many
+        batches saves launch overhead. Default: one batch, seeded by ``config.seed``.
 
     Returns
     -------
@@ -64,14 +70,16 @@ def batched_kmeans(
     Raises
     ------
     ParameterError
-        If ``k``, ``config``, ``block_frames`` or ``n_threads`` is not valid.
+        If ``k``, ``config``, ``block_frames``, ``n_threads`` or ``segments`` is not
+        valid.
     ValueError
         If ``pixels`` is not of shape (F, P, 3) with F and P at least 1.
     """
     x, xp = _check_input(pixels, k, config, xp, block_frames, n_threads)
     plan = _Plan.of(config)
     n_frames, n_pixels, _ = x.shape
-    u_first, u_trials = draw_uniforms(plan.seed, n_frames, plan.n_init, k)
+    lengths = _check_segments(segments, n_frames)
+    u_first, u_trials = _uniforms(plan, k, segments or [(n_frames, plan.seed)])
     blocks = _blocks(n_frames, n_pixels, block_frames, xp)
 
     def search(i: int):  # steps 1-4, block by block
@@ -80,7 +88,7 @@ def batched_kmeans(
 
     with _block_runner(len(blocks), n_threads, xp) as run:
         found = run(search, range(len(blocks)))
-        neighbour_rounds(found, blocks, plan, run, xp)  # step 5, updates found
+        neighbour_rounds(found, blocks, plan, run, xp, lengths)  # step 5, updates found
         centres, more, shares, inertia = pixel_phase(x, k, found, blocks, plan, run, xp)
     n_iter = (_cat([f.n_iter for f in found], xp) + more).astype(xp.int32)
     return KMeansResult(centres=centres, shares=shares, inertia=inertia, n_iter=n_iter)
@@ -115,6 +123,36 @@ def _check_input(
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"pixels must hold at least one frame of one pixel, got {x.shape}")
     return x, xp
+
+
+def _check_segments(segments: Sequence[tuple[int, int]] | None, n_frames: int) -> list[int] | None:
+    """The segments' lengths, once checked against the batch's ``n_frames``."""
+    if segments is None:
+        return None
+    ok = all(
+        len(seg) == 2
+        and all(isinstance(v, Integral) and not isinstance(v, bool) for v in seg)
+        and seg[0] >= 1
+        and seg[1] >= 0
+        for seg in segments
+    )
+    lengths = [int(n) for n, _ in segments] if ok else []
+    if not ok or sum(lengths) != n_frames:
+        raise ParameterError(
+            f"segments must be (frames >= 1, seed >= 0) pairs adding up to the batch's "
+            f"{n_frames} frames, got {list(segments)!r}"
+        )
+    return lengths
+
+
+def _uniforms(
+    plan: _Plan, k: int, segments: Sequence[tuple[int, int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The seedings' random numbers of each segment, drawn from its own seed, stacked."""
+    draws = [draw_uniforms(seed, n, plan.n_init, k) for n, seed in segments]
+    if len(draws) == 1:
+        return draws[0]
+    return tuple(np.concatenate(parts, axis=0) for parts in zip(*draws, strict=True))
 
 
 def _blocks(n_frames: int, n_pixels: int, block_frames: int | None, xp: Any) -> list[slice]:

@@ -28,23 +28,25 @@ def neighbour_rounds(
     plan: _Plan,
     run: Callable[[Callable[[int], Any], range], list],
     xp: Any,
+    segments: list[int] | None = None,
 ) -> None:
     """Step 5: ``plan.neighbour_rounds`` rounds of neighbour starts over the whole batch,
     ``found`` holding what each block of frames ``blocks`` found so far (its ``centres``
     and ``n_iter`` are replaced by each round's winners). ``run(fn, range(len(blocks)))``
-    calls ``fn`` on each block."""
-    n_frames = blocks[-1].stop
-    reach = min(int(plan.neighbours), n_frames - 1)
-    if reach <= 0:
+    calls ``fn`` on each block. ``segments``: the lengths of independent batches stacked
+    in this one (default: one); a frame's neighbours stay in its own segment."""
+    index = neighbour_index(segments or [blocks[-1].stop], int(plan.neighbours))
+    if index is None:
         return
-    near = xp.asarray(_neighbour_index(n_frames, reach))  # (m, F)
+    near, valid = (xp.asarray(a) for a in index)  # (m, F) each
 
     def one_block(i: int, first: Array, moved: Array | None) -> tuple[Array, Array, Array]:
         sources = near[:, blocks[i]]  # (m, b)
+        runs = valid[:, blocks[i]] if moved is None else moved[sources] & valid[:, blocks[i]]
         return _neighbour_block(
             found[i],
             first[sources],  # (m, b, k, 3)
-            None if moved is None else moved[sources],
+            None if segments is None and moved is None else runs,
             neighbour_iter=plan.neighbour_iter,
             xp=xp,
         )
@@ -111,6 +113,28 @@ def _neighbour_block(
     pick = _best_of(xp.concatenate([own, fit]), m + 1, xp)  # own centres on ties
     more = xp.concatenate([xp.zeros(b, dtype=more.dtype), more])
     return cand[pick], found.n_iter + more[pick], pick >= b
+
+
+def neighbour_index(lengths: list[int], neighbours: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each frame's neighbour starts in a batch of independent segments of ``lengths``
+    frames: (2 reach, F) frame indices and (2 reach, F) bool, whether that start runs
+    (reach: the longest segment's, at most ``neighbours``; a shorter segment's missing
+    offsets do not run). None where no frame has a neighbour."""
+    reach = min(neighbours, max(lengths) - 1)
+    if reach <= 0:
+        return None
+    near, valid, start = [], [], 0
+    for n in lengths:
+        own = min(neighbours, n - 1)
+        idx = np.tile(np.arange(n), (2 * reach, 1))  # missing offsets: the frame itself
+        if own > 0:
+            idx[: 2 * own] = _neighbour_index(n, own)
+        ok = np.zeros((2 * reach, n), dtype=bool)
+        ok[: 2 * own] = True
+        near.append(idx + start)
+        valid.append(ok)
+        start += n
+    return np.concatenate(near, axis=1), np.concatenate(valid, axis=1)
 
 
 def _neighbour_index(n_frames: int, reach: int) -> np.ndarray:

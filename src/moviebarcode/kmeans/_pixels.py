@@ -130,6 +130,7 @@ class _PixelState:
     sums: Array  # (F, k, 4) float64: each cluster's sums of centred coordinates, and count
     drift: Array  # (F,) float32: each frame's total of its two largest shifts, so far
     n: int
+    active: Array  # (F,) bool: the frames not yet converged (the others keep their centres)
 
 
 def _pixel_lloyd(
@@ -149,9 +150,10 @@ def _pixel_lloyd(
 
     The centres and the sums are centred on each frame's mean ``mu`` (F, 1, 3), as
     :func:`_pixel_start` made them. A frame has converged once the sum of its centres'
-    squared shifts is at most ``thresh`` (F,), but converged frames leave the working
-    set only when at least half of it has converged: until then they go on iterating. An
-    empty cluster keeps its centre. ``slack``, ``label`` and ``sums`` are updated in place.
+    squared shifts is at most ``thresh`` (F,), and its centres move no more; it leaves
+    the working set only when at least half of the set has converged (compacting the set
+    costs a copy), but a frame's result never depends on the others. An empty cluster
+    keeps its centre. ``slack``, ``label`` and ``sums`` are updated in place.
 
     Returns the centres (F, k, 3) float32 (centred), the iterations done (F,) int32, each
     cluster's share of its frame's pixels (F, k) float32 and each frame's inertia (F,)
@@ -165,6 +167,7 @@ def _pixel_lloyd(
         sums=sums,
         drift=xp.zeros(n_frames, dtype=xp.float32),
         n=n,
+        active=xp.ones(n_frames, dtype=bool),
     )
     n_iter = xp.zeros(n_frames, dtype=xp.int32)
     everyone = xp.arange(n_frames)
@@ -193,23 +196,29 @@ def _pixel_lloyd(
 def _move_centres(
     state: _PixelState, frames: Array, thresh: Array, n_iter: Array, xp: Any
 ) -> Array:
-    """One Lloyd update of the centres of ``frames`` (F',) from their cluster sums: each
-    non-empty cluster to its pixels' mean. Adds the two largest shifts to the frames'
-    drift and counts the iteration in ``n_iter``. Returns whether each frame still moves
-    (its centres' squared shifts sum to more than its ``thresh``), (F',) bool."""
+    """One Lloyd update of the centres of the frames of ``frames`` (F',) not yet
+    converged, from their cluster sums: each non-empty cluster to its pixels' mean. Adds
+    the two largest shifts to the frames' drift and counts the iteration in ``n_iter``.
+    Returns whether each frame still moves (its centres' squared shifts sum to more than
+    its ``thresh``), (F',) bool; a frame that does not is converged from then on."""
     sums, c = state.sums, state.c
     counts = sums[frames, :, 3:]
     old = c[frames]
-    new = xp.where(counts > 0, sums[frames, :, :3] / xp.maximum(counts, 1), old)
-    delta2 = xp.sum((new - old) ** 2, axis=2)  # (F', k)
+    active = state.active[frames]
+    new = xp.where(
+        (counts > 0) & active[:, None, None], sums[frames, :, :3] / xp.maximum(counts, 1), old
+    )
+    delta2 = xp.sum((new - old) ** 2, axis=2)  # (F', k), 0 for the converged
     c[frames] = new
-    n_iter[frames] += 1
+    n_iter[frames] += active.astype(n_iter.dtype)
     # A pixel's slack shrinks by at most its own centre's shift plus the largest shift
     # of the others: at most the two largest shifts together.
     k = c.shape[1]
     top = xp.sqrt(xp.sort(delta2, axis=1)[:, -2:]) if k > 1 else 2.0 * xp.sqrt(delta2)
     state.drift[frames] += xp.sum(top, axis=1).astype(xp.float32)
-    return xp.sum(delta2, axis=1) > thresh[frames]
+    moving = (xp.sum(delta2, axis=1) > thresh[frames]) & active
+    state.active[frames] = moving
+    return moving
 
 
 def _reassign(state: _PixelState, frames: Array, slack: Array, label: Array, xp: Any) -> None:
