@@ -138,7 +138,7 @@ def bench_prep(args) -> None:
             row("moviebarcode prep (CLI: + probe, crop detect)", t_cli, t_graph),
             *[row(f"moviebarcode prep --jobs {j} ({segs} segment{'s' * (segs > 1)})", t, t_graph)
               for j, (t, segs) in t_jobs.items()],
-            row("moviebarcode prep --fast (no loop filter)", t_fast, t_graph),
+            row("moviebarcode prep --fast (reference frames, no loop filter)", t_fast, t_graph),
             row(f"moviebarcode prep --keyframes ({keys.frames} columns)", t_keys, t_graph),
         ]
         print(f"\n{movie.name}: {info.codec} {info.width}x{info.height} {info.fps} fps, "

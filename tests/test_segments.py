@@ -82,6 +82,43 @@ def test_parallel_is_byte_identical(gop_clip, tmp_path, request_):
     assert same_store(single.store, multi.store)
 
 
+@pytest.mark.parametrize(
+    "request_",
+    [
+        PrepRequest(every=25, fast=True, crop="none", chunk_frames=4),
+        PrepRequest(every=7, fast=True, crop="none", chunk_frames=3),
+        PrepRequest(fps=3, fast=True, crop="none", chunk_frames=5),
+    ],
+    ids=["every25", "every7", "fps3"],
+)
+def test_fast_parallel_is_byte_identical_and_deterministic(gop_clip, tmp_path, request_):
+    """--fast decodes reference frames only and samples by time: segments start only at a
+    keyframe that opens its time bucket (so that no earlier decoded frame can take it), and
+    the same command gives the same store."""
+    single = prep(gop_clip, request_, output=tmp_path / "one.zarr", jobs=1)
+    again = prep(gop_clip, request_, output=tmp_path / "again.zarr", jobs=1)
+    multi = prep(gop_clip, request_, output=tmp_path / "four.zarr", jobs=4)
+    meta = FrameStore.open(multi.store).meta
+    assert meta["parallel"]["jobs"] >= 2 and not multi.warnings
+    assert meta["picture"]["noref"]
+    decoded = meta["decode"]["decoded_frames"]
+    assert decoded < 0.9 * 600  # non-reference B-frames were skipped
+    assert same_store(single.store, multi.store) and same_store(single.store, again.store)
+
+
+def test_fast_plan_splits_only_where_a_bucket_opens(gop_clip):
+    info = probe(gop_clip)
+    s = Sampling(every=None, fps=25 / 7)  # --every 7 at 25 fps, as --fast samples it
+    times, keys = segments.scan(info, s)
+    plan = segments.plan(info, s, 4, (times, keys), noref=True)
+    assert plan is not None
+    buckets = np.floor(times * 25 / 7 + 1e-6)
+    for seg in plan[1:]:
+        assert keys[seg.first] and buckets[seg.first] != buckets[seg.first - 1]
+    # keyframes every 2 s, buckets of 0.28 s: only the keyframe at 14 s opens a bucket
+    assert [round(times[seg.first], 3) for seg in plan] == [0.0, 14.0]
+
+
 def test_parallel_real_clip(tmp_path):
     movie = DATA / "bbb_trailer_h264.mp4"
     req = PrepRequest(every=5, crop="none")

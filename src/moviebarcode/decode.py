@@ -10,6 +10,7 @@ sees the same times as one that does not.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import io
 import math
@@ -22,6 +23,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 
 import ffmpeg
 import numpy as np
@@ -93,6 +95,7 @@ class Picture:
     hdr_transfer: str = "smpte2084"  # zscale's name of the HDR transfer: smpte2084 or arib-std-b67
     fast: bool = False  # cheaper decoding: no loop filter, fast (non-conformant) tricks
     hwaccel: str | None = None  # "cuda": decode on NVDEC and shrink with scale_cuda on the GPU
+    noref: bool = False  # decode only the frames others refer to (see decoded_sampling)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,6 +111,7 @@ class DecodeReport:
     last_time: float | None = None  # time of the last frame ffmpeg decoded (kept or not)
     timestamp_resets: int = 0  # times the source's timestamps jumped back (repaired)
     signal: int | None = None  # the signal ffmpeg says it received and exited on, if any
+    decoded: int = 0  # frames the decoder delivered, kept or not
 
 
 def _filter_graph(
@@ -127,6 +131,8 @@ def _filter_graph(
         inp_kwargs["t"] = f"{sampling.end - seek + 2 * frame_interval(info):.6f}"
     if sampling.keyframes:
         inp_kwargs["skip_frame"] = "nokey"
+    elif picture.noref:
+        inp_kwargs["skip_frame"] = "noref"
     if picture.fast:
         inp_kwargs["skip_loop_filter"] = "all"
         inp_kwargs["flags2"] = "+fast"
@@ -243,9 +249,17 @@ class _LogReader(threading.Thread):
     """Reads ffmpeg's stderr: pairs each kept frame with its source number and time, and keeps
     error lines. Memory is bounded: pending pre-select entries are dropped once passed."""
 
-    def __init__(self, stream, index_offset: int, report: DecodeReport, interval: float):
+    def __init__(
+        self,
+        stream,
+        index_offset: int,
+        report: DecodeReport,
+        interval: float,
+        rate: float | None = None,
+    ):
         super().__init__(daemon=True)
         self.interval = interval
+        self.rate = rate  # frame numbers from times (only some frames are decoded), else None
         self._offset = 0.0  # added to timestamps after a backward jump, to keep them increasing
         self.stream = stream
         self.offset = index_offset
@@ -296,12 +310,14 @@ class _LogReader(threading.Thread):
                     self.report.timestamp_resets += 1
             self._pending.append((pts_v, n, t))
             self.report.last_time = t
+            self.report.decoded += 1
             return
         # after select: a kept frame; find its source number and time among the pending ones
         while self._pending:
             p, src, tt = self._pending.popleft()
             if p == pts_v:
-                self.kept.put((src + self.offset, tt))
+                number = src + self.offset if self.rate is None else round(tt * self.rate)
+                self.kept.put((number, tt))
                 return
         self.kept.put((-1, t))
 
@@ -342,6 +358,7 @@ class Decoder:
     ):
         self.info = info
         self.picture = picture
+        self.sampling = sampling
         self.cmd = build_command(info, sampling, picture, index_offset, seek, prev_bucket)
         self.index_offset = index_offset
         self.report = DecodeReport()
@@ -362,7 +379,9 @@ class Decoder:
         # stdout is read unbuffered straight into the frame arrays; stderr needs a buffer, or
         # reading it line by line costs a system call per byte
         stderr = io.BufferedReader(proc.stderr, 1 << 16)
-        log = _LogReader(stderr, self.index_offset, self.report, frame_interval(self.info))
+        rate = self.info.fps if self.picture.noref and not self.sampling.keyframes else None
+        interval = frame_interval(self.info)
+        log = _LogReader(stderr, self.index_offset, self.report, interval, rate)
         log.start()
         m = 0
         try:
@@ -582,7 +601,20 @@ def picture_for(
         hdr_transfer=hdr_transfer,
         fast=fast,
         hwaccel=hwaccel,
+        noref=fast and bool(info.fps),
     )
+
+
+def decoded_sampling(sampling: Sampling, info: MovieInfo, picture: Picture) -> Sampling:
+    """The sampling the decoder runs: as asked, except that when only reference frames are
+    decoded (``picture.noref``), ``every`` N frames becomes one frame per N frame intervals
+    of time (counting frames that are never decoded means nothing): the first frame decoded
+    at or after each N-th frame's time, which is that frame itself whenever it is a
+    reference frame."""
+    if not picture.noref or sampling.every is None or sampling.keyframes or not info.fps:
+        return sampling
+    rate = float(Fraction(info.fps).limit_denominator(100000) / sampling.every)
+    return dataclasses.replace(sampling, every=None, fps=rate)
 
 
 def check_input(info: MovieInfo, sampling: Sampling) -> None:

@@ -22,6 +22,7 @@ from moviebarcode.decode import (
     Sampling,
     check_input,
     cuda_available,
+    decoded_sampling,
     detect_crop,
     is_resume_point,
     output_size,
@@ -277,6 +278,7 @@ def _finish(store: FrameStore, info: MovieInfo, sampling: Sampling, report) -> l
         "returncode": report.returncode,
         "last_decoded_time": last,
         "timestamp_resets": report.timestamp_resets,
+        "decoded_frames": report.decoded,
         "truncated_at": None,
     }
     warnings = []
@@ -349,6 +351,7 @@ def prep(
 def _fill(movie, store: FrameStore, info, sampling, status: str, jobs, progress) -> PrepResult:
     """Decode into ``store`` (created or resumed) until it is complete."""
     picture = _stored_picture(store)
+    sampling = decoded_sampling(sampling, info, picture)
     warnings: list[str] = []
     done_before = store.frames_done
     report = _decode_parallel(store, info, sampling, picture, jobs, progress, warnings)
@@ -374,7 +377,7 @@ def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings):
         if store.frames_done or (jobs or os.cpu_count() or 1) < 2:
             return None
         scanned = segments.scan(info, sampling)
-        plan = segments.plan(info, sampling, jobs or os.cpu_count() or 1, scanned)
+        plan = segments.plan(info, sampling, jobs or os.cpu_count() or 1, scanned, picture.noref)
         if plan is None:
             return None
         done = [0] * len(plan)

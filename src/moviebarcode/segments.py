@@ -129,10 +129,18 @@ def plan(
     sampling: Sampling,
     jobs: int,
     scanned: tuple[np.ndarray, np.ndarray] | None = None,
+    noref: bool = False,
 ) -> list[Segment] | None:
     """Split the film into up to ``jobs`` segments at keyframes, or None when one process is
     the better (or the only safe) way: one job, keyframes-only sampling, a short film, too few
-    keyframes, or timestamps that are not strictly increasing."""
+    keyframes, or timestamps that are not strictly increasing.
+
+    ``noref``: only reference frames are decoded, sampled by time buckets (``fps``). Then a
+    segment starts only at a keyframe that is the first frame of its bucket, so that no
+    frame decoded before it can take its bucket; and the plan's positions assume that every
+    bucket holds a decoded frame, which :func:`run` checks."""
+    if noref and sampling.fps is None:
+        return None
     if jobs < 2 or sampling.keyframes:
         return None
     times, keys = scanned if scanned is not None else scan(info, sampling)
@@ -145,6 +153,9 @@ def plan(
         return None
     key_idx = np.flatnonzero(keys)
     key_idx = key_idx[key_idx > 0]
+    if noref:
+        buckets = np.floor((times - float(sampling.start)) * float(sampling.fps) + 1e-6)
+        key_idx = key_idx[buckets[key_idx] != buckets[key_idx - 1]]
     if not len(key_idx):
         return None
     splits = sorted(
@@ -196,9 +207,10 @@ class _SegmentWriter:
     """Writes one segment's frames chunk by chunk; chunks it shares with a neighbour are written
     under that chunk's lock (zarr rewrites a whole chunk for a partial write)."""
 
-    def __init__(self, store, seg: Segment, i: int, progress: _Progress, locks, expected):
+    def __init__(self, store, seg: Segment, i: int, progress: _Progress, locks, expected, same):
         self.store, self.seg, self.i, self.progress, self.locks = store, seg, i, progress, locks
         self.expected = expected  # planned times of this segment's kept frames
+        self.same = same  # same(times, planned): whether decoded frames are the planned ones
         self.c = store.chunk_frames
         self.buffer = ChunkBuffer(self.c, store.frame_shape)
         self.next = seg.pos + progress.done[i]  # store position of the buffer's first frame
@@ -212,7 +224,7 @@ class _SegmentWriter:
             room = min((q // self.c + 1) * self.c, end) - q  # to the chunk's end or the segment's
             take = min(room, len(frames))
             k = q - self.seg.pos
-            if not np.allclose(times[:take], self.expected[k : k + take], rtol=0, atol=1e-6):
+            if not self.same(times[:take], self.expected[k : k + take]):
                 raise PlanMismatch(f"segment {self.i}: frame times differ from the plan")
             self.buffer.put(frames, times, indices, self.buffer.fill + take)
             frames, times, indices = frames[take:], times[take:], indices[take:]
@@ -268,6 +280,7 @@ def run(
     Raises PlanMismatch if the frames differ from the plan."""
     kept = kept_mask(times, sampling)
     kept_times = times[kept]
+    same = _same_bucket(sampling) if picture.noref else _same_time
     done = list(done) if done is not None else [0] * len(segments)
     progress = _Progress(store, segments, done)
     locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
@@ -279,7 +292,7 @@ def run(
     def work(i: int) -> None:
         seg = segments[i]
         expected = kept_times[seg.pos : seg.pos + seg.count]
-        writer = _SegmentWriter(store, seg, i, progress, locks, expected)
+        writer = _SegmentWriter(store, seg, i, progress, locks, expected, same)
         if done[i] >= seg.count:
             return
         dec, verify = _segment_decoder(store, info, sampling, picture, seg, done[i])
@@ -320,12 +333,31 @@ def run(
     return _merge(reports)
 
 
+def _same_time(times: np.ndarray, planned: np.ndarray) -> bool:
+    """Every frame decoded: the planned frames themselves."""
+    return bool(np.allclose(times, planned, rtol=0, atol=1e-6))
+
+
+def _same_bucket(sampling: Sampling):
+    """Only reference frames decoded: the first decoded frame of each planned frame's bucket
+    (the planned frame itself, or a later one)."""
+
+    def same(times: np.ndarray, planned: np.ndarray) -> bool:
+        def bucket(t):
+            return np.floor((t - float(sampling.start)) * float(sampling.fps) + 1e-6)
+
+        return bool(np.all(bucket(times) == bucket(planned)) and np.all(times >= planned - 1e-6))
+
+    return same
+
+
 def _merge(reports: list[DecodeReport]) -> DecodeReport:
     out = DecodeReport()
     for r in reports:
         out.errors.extend(r.errors)
         out.error_count += r.error_count
         out.timestamp_resets += r.timestamp_resets
+        out.decoded += r.decoded
         if r.returncode:
             out.returncode = r.returncode
         elif out.returncode is None:
