@@ -382,8 +382,8 @@ def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
     else:
         px = np.stack([store.frames[int(i)] for i in sample])
         t0 = time.perf_counter()
-        res = cu.fit(px.reshape(len(px), -1, 3).astype(np.float32), ours.k, n_init=ours.n_init,
-                     max_iter=ours.max_iter, tol=ours.tol, seed=ours.seed)
+        res = cu.fit(px.reshape(len(px), -1, 3).astype(np.float32), ours.k,
+                     ours.kmeans_config(store.frame_shape))
         t_cuml = (time.perf_counter() - t0) / len(sample)
         ci = np.asarray(res.inertia.get() if hasattr(res.inertia, "get") else res.inertia)
         rows.append([f"cuML KMeans per frame (n_init={ours.n_init})", f"{1000 * t_cuml:.3f}",

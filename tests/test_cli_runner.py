@@ -153,6 +153,10 @@ def test_restarts_follow_the_frame_size():
     assert auto.for_frames((90, 160)).n_init == KMeansConfig().n_init
     assert auto.for_frames((270, 480)).n_init == N_INIT_LARGE
     assert ClusterParams(k=4, n_init=3).for_frames((270, 480)).n_init == 3
-    assert "ninit16" in auto.for_frames((91, 160)).key()
+    assert f"ninit{N_INIT_LARGE}" in auto.for_frames((91, 160)).key()
     with pytest.raises(ValueError, match="for_frames"):
         auto.key()
+    # the search carries more restarts further on large frames; the seed follows the batch
+    small, large = auto.kmeans_config((90, 160), 7), auto.kmeans_config((270, 480), 7)
+    assert small == KMeansConfig(seed=7)
+    assert (large.n_init, large.carry, large.fine_iter, large.seed) == (N_INIT_LARGE, 5, 10, 7)

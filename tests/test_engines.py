@@ -13,8 +13,9 @@ import pytest
 from moviebarcode._xp import to_host
 from moviebarcode.engines import available_engines, get_engine
 from moviebarcode.errors import MoviebarcodeError
+from moviebarcode.kmeans import KMeansConfig
 
-FIT = {"n_init": 3, "max_iter": 100, "tol": 1e-4, "seed": 0}
+FIT = KMeansConfig(n_init=3, max_iter=100, tol=1e-4, seed=0)
 
 
 def synthetic_frames(n_frames: int = 4, n_pixels: int = 3000) -> np.ndarray:
@@ -49,8 +50,8 @@ def test_importing_engines_imports_no_optional_library():
 def test_numpy_and_sklearn_agree():
     pytest.importorskip("sklearn")
     pixels = synthetic_frames()
-    np_res = get_engine("numpy").fit(pixels, 5, **FIT)
-    sk_res = get_engine("sklearn").fit(pixels, 5, **FIT)
+    np_res = get_engine("numpy").fit(pixels, 5, FIT)
+    sk_res = get_engine("sklearn").fit(pixels, 5, FIT)
     assert get_engine("numpy").name == "numpy" and get_engine("sklearn").name == "sklearn"
     for r in (np_res, sk_res):
         assert r.centres.shape == (4, 5, 3) and r.centres.dtype == np.float32
@@ -70,7 +71,7 @@ def test_numpy_and_sklearn_agree():
 def test_sklearn_engine_solid_frame():
     pytest.importorskip("sklearn")
     pixels = np.full((1, 200, 3), 99.0, dtype=np.float32)
-    r = get_engine("sklearn").fit(pixels, 4, **FIT)
+    r = get_engine("sklearn").fit(pixels, 4, FIT)
     assert r.shares[0].max() == pytest.approx(1.0)
     assert not np.any(np.isnan(r.centres))
 
@@ -113,8 +114,8 @@ def test_cupy_engine_matches_numpy():
     if not _gpu_available():
         pytest.skip("CuPy with a GPU is not available")
     pixels = synthetic_frames(n_frames=6)
-    ref = get_engine("numpy").fit(pixels, 5, **FIT)
-    got = get_engine("cupy").fit(pixels, 5, **FIT)
+    ref = get_engine("numpy").fit(pixels, 5, FIT)
+    got = get_engine("cupy").fit(pixels, 5, FIT)
     np.testing.assert_allclose(to_host(got.inertia), ref.inertia, rtol=5e-3)
     np.testing.assert_allclose(to_host(got.centres), ref.centres, atol=0.05)
     np.testing.assert_allclose(to_host(got.shares), ref.shares, atol=1e-3)

@@ -43,8 +43,12 @@ GPU_CALL_BYTES = 8 * 1024**3
 free memory): one batch's kernels take about as long as many's (the README's GPU figures)."""
 SMALL_FRAME_PIXELS = 160 * 90
 """Frames up to this size get ``KMeansConfig``'s restarts by default, larger ones more."""
-N_INIT_LARGE = 16
+N_INIT_LARGE = 24
 """The default restarts for frames larger than ``SMALL_FRAME_PIXELS``."""
+LARGE_FRAME_SEARCH = {"carry": 5, "fine_iter": 10}
+"""``KMeansConfig`` settings for frames larger than ``SMALL_FRAME_PIXELS``: five restarts go
+on to the fine coreset, for up to ten iterations (the README's benchmark section has the
+figures: better optima at 480x270, 20% slower at 160x90 for no gain there)."""
 K_MAX = 64
 """The most clusters per frame (the README documents it)."""
 GPU_ENGINES = ("cupy", "cuml")
@@ -106,6 +110,21 @@ class ClusterParams:
         h, w = shape
         n_init = _KMEANS.n_init if h * w <= SMALL_FRAME_PIXELS else N_INIT_LARGE
         return dataclasses.replace(self, n_init=n_init)
+
+    def kmeans_config(self, shape: tuple[int, int], start: int = 0) -> KMeansConfig:
+        """The k-means settings for a batch of frames of ``shape`` (h, w) that begins at frame
+        ``start`` of the store (its seed is ``seed + start``). Frames larger than
+        ``SMALL_FRAME_PIXELS`` also carry more restarts further (``LARGE_FRAME_SEARCH``): more
+        pixels per coreset bin leave more room between a coreset's optimum and the pixels'."""
+        p = self.for_frames(shape)
+        large = shape[0] * shape[1] > SMALL_FRAME_PIXELS
+        return KMeansConfig(
+            n_init=p.n_init,
+            max_iter=p.max_iter,
+            tol=p.tol,
+            seed=p.seed + start,
+            **(LARGE_FRAME_SEARCH if large else {}),
+        )
 
     def key(self) -> str:
         """The result's name in the cache, under ``results/k{k}/``: everything that changes a
@@ -221,15 +240,11 @@ def cluster_batch(
     x = frames.reshape(len(frames), -1, 3).astype(xp.float32)
     if params.space == "lab":
         x = srgb_to_lab(x)
-    res = engine.fit(
-        x,
-        params.k,
-        n_init=params.n_init,
-        max_iter=params.max_iter,
-        tol=params.tol,
-        seed=params.seed + start,
-        **({} if parts is None else {"segments": [(e - s, params.seed + s) for s, e in parts]}),
-    )
+    config = params.kmeans_config(tuple(frames.shape[1:3]), start)
+    if parts is None:
+        res = engine.fit(x, params.k, config)
+    else:
+        res = engine.fit(x, params.k, config, segments=[(e - s, params.seed + s) for s, e in parts])
     c = lab_to_srgb(res.centres) if params.space == "lab" else res.centres
     return to_host(c), to_host(res.shares), to_host(res.inertia)
 

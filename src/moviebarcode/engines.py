@@ -37,10 +37,10 @@ class Engine(Protocol):
 
     name: str
 
-    def fit(
-        self, pixels: Array, k: int, *, n_init: int, max_iter: int, tol: float, seed: int
-    ) -> KMeansResult:
-        """Cluster ``pixels`` (F, P, 3) float32 into ``k`` colours per frame."""
+    def fit(self, pixels: Array, k: int, config: KMeansConfig) -> KMeansResult:
+        """Cluster ``pixels`` (F, P, 3) float32 into ``k`` colours per frame. The frame-by-frame
+        engines read ``n_init``, ``max_iter``, ``tol`` and ``seed`` of ``config``; the batched
+        ones all of it, and take ``segments`` too."""
         ...
 
 
@@ -58,21 +58,12 @@ class NumpyEngine:
         self.n_threads = n_threads  # None: one per CPU
 
     def fit(
-        self,
-        pixels: Array,
-        k: int,
-        *,
-        n_init: int,
-        max_iter: int,
-        tol: float,
-        seed: int,
-        segments: Segments | None = None,
+        self, pixels: Array, k: int, config: KMeansConfig, *, segments: Segments | None = None
     ) -> KMeansResult:
         if hasattr(pixels, "get"):
             pixels = pixels.get()
         x = np.asarray(pixels, dtype=np.float32)
         keep_freed_memory()
-        config = KMeansConfig(n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
         # The engine's own threads (or processes) are the parallelism: BLAS threads on top
         # of them oversubscribe the CPUs (the README's benchmark section says how much).
         with _blas().limit(limits=1, user_api="blas"):
@@ -99,9 +90,7 @@ class SklearnEngine:
             ) from exc
         self._kmeans = KMeans
 
-    def fit(
-        self, pixels: Array, k: int, *, n_init: int, max_iter: int, tol: float, seed: int
-    ) -> KMeansResult:
+    def fit(self, pixels: Array, k: int, config: KMeansConfig) -> KMeansResult:
         import warnings
 
         if hasattr(pixels, "get"):
@@ -112,10 +101,10 @@ class SklearnEngine:
             km = self._kmeans(
                 n_clusters=k,
                 init="k-means++",
-                n_init=n_init,
-                max_iter=max_iter,
-                tol=tol,
-                random_state=seed,
+                n_init=config.n_init,
+                max_iter=config.max_iter,
+                tol=config.tol,
+                random_state=config.seed,
             )
             with warnings.catch_warnings():
                 # "Number of distinct clusters found smaller than n_clusters".
@@ -145,21 +134,12 @@ class CupyEngine:
         self._cupy = cupy
 
     def fit(
-        self,
-        pixels: Array,
-        k: int,
-        *,
-        n_init: int,
-        max_iter: int,
-        tol: float,
-        seed: int,
-        segments: Segments | None = None,
+        self, pixels: Array, k: int, config: KMeansConfig, *, segments: Segments | None = None
     ) -> KMeansResult:
         """As :func:`batched_kmeans`; where the GPU runs out of memory for several
         ``segments``, each half of them is clustered in turn (same results)."""
         cp = self._cupy
         x = cp.asarray(pixels, dtype=cp.float32)
-        config = KMeansConfig(n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
         try:
             return batched_kmeans(x, k, config, xp=cp, segments=segments)
         except cp.cuda.memory.OutOfMemoryError:
@@ -170,10 +150,7 @@ class CupyEngine:
         cut = sum(n for n, _ in segments[:half])
         parts = [(x[:cut], segments[:half]), (x[cut:], segments[half:])]
         del x
-        done = [
-            self.fit(p, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, segments=seg)
-            for p, seg in parts
-        ]
+        done = [self.fit(p, k, config, segments=seg) for p, seg in parts]
         return KMeansResult(
             *(
                 cp.concatenate([getattr(r, f.name) for r in done])
@@ -199,9 +176,7 @@ class CumlEngine:
         self._cupy = cupy
         self._kmeans = KMeans
 
-    def fit(
-        self, pixels: Array, k: int, *, n_init: int, max_iter: int, tol: float, seed: int
-    ) -> KMeansResult:
+    def fit(self, pixels: Array, k: int, config: KMeansConfig) -> KMeansResult:
         cp = self._cupy
         x = cp.asarray(pixels, dtype=cp.float32)
 
@@ -209,10 +184,10 @@ class CumlEngine:
             km = self._kmeans(
                 n_clusters=k,
                 init="k-means++",
-                n_init=n_init,
-                max_iter=max_iter,
-                tol=tol,
-                random_state=seed,
+                n_init=config.n_init,
+                max_iter=config.max_iter,
+                tol=config.tol,
+                random_state=config.seed,
                 output_type="numpy",
             )
             km.fit(frame)
