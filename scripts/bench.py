@@ -316,7 +316,8 @@ def bench_render(args) -> None:
         rows += gpu_rows(store, ours, sample, t20, i20, args)
     print(table(["", "ms/frame", "mean inertia", "vs original", "speed-up"], rows))
     print(f"\nours at or below the original's inertia on {100 * better:.0f}% of the sampled "
-          "frames")
+          f"frames; mean ratio {inertia_ours[sample].mean() / i20.mean():.6f}, the worst frame "
+          f"at {(inertia_ours[sample] / i20).max():.4f}")
     if len(rounds) > 1:
         print(f"{len(rounds)} rounds (medians above); speed-up of each round, {jobs} processes: "
               + ", ".join(f"{a / b:.1f}x" for a, b in rounds))
