@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -541,3 +542,29 @@ def test_plan_resolves_the_iteration_caps_from_max_iter():
     # Carried restarts: at most n_init, and 1 without a coarse level.
     assert _Plan.of(KMeansConfig(n_init=2)).carry == 2
     assert _Plan.of(KMeansConfig(coarse=False)).carry == 1
+
+
+@pytest.mark.slow
+def test_quality_at_the_originals_480x270():
+    """At the original author's frame size, with the settings render uses there, the mean
+    inertia is at most 1.001 of scikit-learn's KMeans(n_init=20) (the README's benchmark
+    section has the full figures)."""
+    cluster = pytest.importorskip("sklearn.cluster")
+    from moviebarcode.cluster import ClusterParams
+
+    frames = decode_frames(every=96, width=480, height=270)[:10]
+    config = ClusterParams(k=8).kmeans_config((270, 480))
+    assert config.n_init > KMeansConfig().n_init  # large frames get more restarts
+    ours = batched_kmeans(frames, 8, config).inertia
+    ref = []
+    for frame in frames:
+        km = cluster.KMeans(n_clusters=8, init="k-means++", n_init=20, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # fewer distinct colours than clusters
+            ref.append(km.fit(frame).inertia_)
+    ref = np.asarray(ref)
+    ratio = ours.mean() / ref.mean()
+    worst = np.max(ours[ref > 0] / ref[ref > 0])  # black frames: 0 for both
+    print(f"480x270: mean inertia {ratio:.5f} of scikit-learn's, worst frame {worst:.4f}")
+    assert ratio <= 1.001 and worst < 1.02
+    assert np.all(ours[ref == 0] < 1e-3)
