@@ -220,3 +220,32 @@ def test_gpu_calls_fit_the_budget():
     assert stack_ranges(ranges, 10, 1000) == [ranges]
     # a batch larger than the budget still runs, alone
     assert stack_ranges(ranges, 10, 5) == [[r] for r in ranges]
+
+
+def test_cupy_reads_the_next_call_while_clustering(cp, tmp_path, monkeypatch):
+    """On the GPU the next call's frames are read on a thread while this call clusters; the
+    result is the same as reading them in turn."""
+    import threading
+
+    from moviebarcode import cluster as cluster_mod
+
+    monkeypatch.setattr(device, "gpu_status", lambda: (True, "GPU 0: stand-in"))
+    store = film_store(tmp_path / "s.zarr")
+    # room for two ranges of 4 frames a call: 2 calls
+    frame_bytes = 18 * 24 * 8 * 16
+    monkeypatch.setattr(cp, "FREE_BYTES", 2 * 8 * frame_bytes)
+    readers = []
+    real_read = cluster_mod.timed_read
+
+    def read(*args):
+        readers.append(threading.current_thread())
+        return real_read(*args)
+
+    monkeypatch.setattr(cluster_mod, "timed_read", read)
+    ref = cluster(store, ClusterParams(k=3, engine="numpy"), recompute=True, batch_frames=4)
+    readers.clear()
+    got = cluster(store, ClusterParams(k=3, engine="cupy"), recompute=True, batch_frames=4)
+    assert got.params["executor"] == {"name": "in-process, read-ahead", "workers": 1, "tasks": 2}
+    assert len(readers) == 2 and threading.current_thread() not in readers
+    for name in ("centres", "shares", "inertia"):
+        assert_identical(getattr(got, name), getattr(ref, name), name)

@@ -17,7 +17,8 @@ import functools
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -262,22 +263,48 @@ def cluster_range(
     params: ClusterParams,
     threads: int | None = None,
     parts: Sequence[tuple[int, int]] | None = None,
+    loaded: tuple | None = None,
 ) -> RangeResult:
     """Cluster frames ``start:stop`` of the store at ``path``, reading them itself: what an
     executor maps over a store's ranges (in this process, a worker process or a Dask worker).
     ``threads``: the numpy engine's threads (None: every CPU); ``parts``: the ranges that
-    ``start:stop`` stacks, each clustered as its own batch (see :func:`cluster_batch`)."""
+    ``start:stop`` stacks, each clustered as its own batch (see :func:`cluster_batch`);
+    ``loaded``: what :func:`read_call` returned for this call, read ahead."""
     if not Path(path).is_dir():
         raise StoreError(
             f"{path}: no such store on {socket.gethostname()} (worker processes and Dask "
             "workers need the store at the same path)"
         )
     name, dev = resolve_engine(params.engine, params.device)
-    frames, method, note, seconds = timed_read(path, start, stop, dev)
+    frames, method, note, seconds = loaded or timed_read(path, start, stop, dev)
     centres, shares, inertia = cluster_batch(frames, start, params, _engine(name, threads), parts)
     return RangeResult(
         centres, shares, inertia, name, dev.kind, method, note, int(frames.nbytes), seconds
     )
+
+
+def read_call(path: str, start: int, stop: int, params: ClusterParams, *_: Any) -> tuple:
+    """The frames a :func:`cluster_range` call reads, read the same way, with how and how
+    long (for :class:`ReadAhead`)."""
+    return timed_read(path, start, stop, resolve_engine(params.engine, params.device)[1])
+
+
+class ReadAhead:
+    """This process, reading each :func:`cluster_range` call's frames on a thread while the
+    call before is clustered: on a GPU, reading the store would otherwise leave it idle."""
+
+    name = "in-process, read-ahead"
+    workers = 1
+    threads_per_call = None
+
+    def map(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = [pool.submit(read_call, *c) for c in calls[:1]]
+            for i, args in enumerate(calls):
+                loaded = ahead.pop().result()
+                if i + 1 < len(calls):
+                    ahead.append(pool.submit(read_call, *calls[i + 1]))
+                yield i, fn(*args, loaded=loaded)
 
 
 def default_jobs() -> int:
@@ -339,6 +366,8 @@ def cluster(
     if resolve_engine(params.engine, params.device)[0] == "cupy":
         budget = min(GPU_CALL_BYTES, gpu_free_bytes() // 2)
         groups = stack_ranges(ranges, _frame_bytes(store, params.k), budget)
+        if isinstance(executor, InProcess):
+            executor = ReadAhead()
     path = str(store.path.absolute())
     calls = [
         (path, g[0][0], g[-1][1], params, executor.threads_per_call, g if len(g) > 1 else None)
