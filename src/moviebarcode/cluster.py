@@ -108,8 +108,7 @@ class ClusterParams:
         benchmark section has the figures)."""
         if self.n_init is not None:
             return self
-        h, w = shape
-        n_init = _KMEANS.n_init if h * w <= SMALL_FRAME_PIXELS else N_INIT_LARGE
+        n_init = N_INIT_LARGE if _large(shape) else _KMEANS.n_init
         return dataclasses.replace(self, n_init=n_init)
 
     def kmeans_config(self, shape: tuple[int, int], start: int = 0) -> KMeansConfig:
@@ -118,13 +117,12 @@ class ClusterParams:
         ``SMALL_FRAME_PIXELS`` also carry more restarts further (``LARGE_FRAME_SEARCH``): more
         pixels per coreset bin leave more room between a coreset's optimum and the pixels'."""
         p = self.for_frames(shape)
-        large = shape[0] * shape[1] > SMALL_FRAME_PIXELS
         return KMeansConfig(
             n_init=p.n_init,
             max_iter=p.max_iter,
             tol=p.tol,
             seed=p.seed + start,
-            **(LARGE_FRAME_SEARCH if large else {}),
+            **(LARGE_FRAME_SEARCH if _large(shape) else {}),
         )
 
     def key(self) -> str:
@@ -168,6 +166,11 @@ class RangeResult(NamedTuple):
     read_note: str
     read_bytes: int
     read_seconds: float
+
+
+def _large(shape: tuple[int, int]) -> bool:
+    """Whether frames of ``shape`` (h, w) are larger than ``SMALL_FRAME_PIXELS``."""
+    return shape[0] * shape[1] > SMALL_FRAME_PIXELS
 
 
 def resolve_engine(engine: EngineName | None, device: DeviceChoice = "auto") -> tuple[str, Device]:
@@ -236,7 +239,6 @@ def cluster_batch(
 
     Returns centres (m, k, 3) float32 sRGB 0..255, shares (m, k) float32 and inertia (m,)
     float64, as NumPy arrays."""
-    params = params.for_frames(tuple(frames.shape[1:3]))
     xp = get_xp(frames)
     x = frames.reshape(len(frames), -1, 3).astype(xp.float32)
     if params.space == "lab":

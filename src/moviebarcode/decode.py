@@ -67,9 +67,11 @@ class Sampling:
         # whose timestamps jump back stays sampled
         return f"if(isnan(prev_selected_t),not(eq({now},{prev_bucket})),not(eq({now},{prev})))"
 
-    def bucket(self, t: float) -> int:
-        """The fps bucket of time ``t``, computed as the select expression does."""
-        return math.floor((t - float(self.start)) * float(self.fps) + 1e-6)
+    def bucket(self, t: float | np.ndarray) -> int | np.ndarray:
+        """The fps bucket of time ``t`` (a float, or an array of them), computed as the select
+        expression does."""
+        b = np.floor((np.asarray(t, dtype=np.float64) - float(self.start)) * float(self.fps) + 1e-6)
+        return int(b) if b.ndim == 0 else b
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,8 @@ class Decoder:
     ):
         self.info = info
         self.picture = picture
-        self.sampling = sampling
+        # frame numbers from times where only some frames are decoded
+        self.rate = info.fps if picture.noref and not sampling.keyframes else None
         self.cmd = build_command(info, sampling, picture, index_offset, seek, prev_bucket)
         self.index_offset = index_offset
         self.report = DecodeReport()
@@ -379,9 +382,8 @@ class Decoder:
         # stdout is read unbuffered straight into the frame arrays; stderr needs a buffer, or
         # reading it line by line costs a system call per byte
         stderr = io.BufferedReader(proc.stderr, 1 << 16)
-        rate = self.info.fps if self.picture.noref and not self.sampling.keyframes else None
         interval = frame_interval(self.info)
-        log = _LogReader(stderr, self.index_offset, self.report, interval, rate)
+        log = _LogReader(stderr, self.index_offset, self.report, interval, self.rate)
         log.start()
         m = 0
         try:

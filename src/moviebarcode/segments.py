@@ -116,7 +116,7 @@ def kept_mask(times: np.ndarray, sampling: Sampling) -> np.ndarray:
     if sampling.every is not None:
         kept = np.arange(n) % sampling.every == 0
     else:
-        buckets = np.floor((times - float(sampling.start)) * float(sampling.fps) + 1e-6)
+        buckets = sampling.bucket(times)
         kept = np.ones(n, bool)
         kept[1:] = buckets[1:] != buckets[:-1]
     if sampling.max_frames is not None:
@@ -154,7 +154,7 @@ def plan(
     key_idx = np.flatnonzero(keys)
     key_idx = key_idx[key_idx > 0]
     if noref:
-        buckets = np.floor((times - float(sampling.start)) * float(sampling.fps) + 1e-6)
+        buckets = sampling.bucket(times)
         key_idx = key_idx[buckets[key_idx] != buckets[key_idx - 1]]
     if not len(key_idx):
         return None
@@ -343,10 +343,8 @@ def _same_bucket(sampling: Sampling):
     (the planned frame itself, or a later one)."""
 
     def same(times: np.ndarray, planned: np.ndarray) -> bool:
-        def bucket(t):
-            return np.floor((t - float(sampling.start)) * float(sampling.fps) + 1e-6)
-
-        return bool(np.all(bucket(times) == bucket(planned)) and np.all(times >= planned - 1e-6))
+        same_bucket = np.all(sampling.bucket(times) == sampling.bucket(planned))
+        return bool(same_bucket and np.all(times >= planned - 1e-6))
 
     return same
 
