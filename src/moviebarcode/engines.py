@@ -149,7 +149,6 @@ class CupyEngine:
         half = len(segments) // 2
         cut = sum(n for n, _ in segments[:half])
         parts = [(x[:cut], segments[:half]), (x[cut:], segments[half:])]
-        del x
         done = [self.fit(p, k, config, segments=seg) for p, seg in parts]
         return KMeansResult(
             *(
