@@ -1,6 +1,6 @@
 """The frame store: a Zarr (v3) group on local disk, and the contract of its layout.
 
-Layout (``LAYOUT_VERSION`` 1)::
+Layout (``LAYOUT_VERSION`` 2; version 1 stores, which have no cuts, are read too)::
 
     movie.zarr/
       zarr.json            attributes under "moviebarcode": layout_version, complete, frames_done,
@@ -10,6 +10,11 @@ Layout (``LAYOUT_VERSION`` 1)::
       time                 float64 (n,), seconds from the start of the source file
       index                int64 (n,), decoded frame number (from --start; the source frame
                            number when prep started at 0)
+      cuts                 float64 (m,), sorted: the time (seconds, as ``time``) of the first
+                           frame of each shot after the first; absent when no cut detection ran
+                           (a version 1 store, ``--keyframes``). Attribute ``shots`` says how
+                           they were found (detector, threshold, settings, frames scored).
+      shots/               while prepping: each decoding run's cut scores (see ``moviebarcode.shots``)
       results/             the result cache (see ``moviebarcode.cache``)
 
 Frames are written a chunk at a time and ``frames_done`` moves forward only after the chunk is
@@ -34,7 +39,8 @@ from moviebarcode import __version__, _lock
 from moviebarcode._fmt import hms
 from moviebarcode.errors import StoreError
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 ATTR = "moviebarcode"
 ARRAYS = ("frames", "time", "index")
 TARGET_CHUNK_BYTES = 8 * 1024 * 1024
@@ -232,10 +238,11 @@ class FrameStore:
         except Exception as exc:  # noqa: BLE001
             raise StoreError(f"{p}: unreadable store ({exc.__class__.__name__}: {exc})") from None
         version = meta.get("layout_version")
-        if version != LAYOUT_VERSION:
+        if version not in READABLE_VERSIONS:
+            readable = " and ".join(map(str, READABLE_VERSIONS))
             raise StoreError(
                 f"{p}: store layout version {version!r} is not supported by this moviebarcode "
-                f"(it reads version {LAYOUT_VERSION}); re-run prep with --force"
+                f"(it reads versions {readable}); re-run prep with --force"
             )
         problem = _layout_problem(g, meta)
         if problem:
@@ -281,6 +288,33 @@ class FrameStore:
     @property
     def indices(self) -> np.ndarray:
         return self.array("index")[: self.frames_done]
+
+    @property
+    def cuts(self) -> np.ndarray | None:
+        """The shot cuts: float64 seconds, sorted, each the time of the first frame of a new
+        shot; None when the store holds no cut detection (empty when it found no cut)."""
+        if self.meta.get("shots") is None or "cuts" not in self.group:
+            return None
+        return np.asarray(self.group["cuts"][...], np.float64)
+
+    def set_cuts(self, cuts: np.ndarray, shots: dict) -> None:
+        """Record the cuts (seconds) and ``shots``, how they were found; the store becomes a
+        version 2 store. The attribute is written last, so cuts without it are ignored."""
+        cuts = np.sort(np.asarray(cuts, np.float64))
+        self.update_meta(shots=None)
+        if "cuts" in self.group:
+            del self.group["cuts"]
+        a = self.group.create_array(
+            "cuts",
+            shape=cuts.shape,
+            chunks=(max(1, len(cuts)),),
+            dtype="float64",
+            compressors=None,
+            fill_value=0.0,
+            dimension_names=["cut"],
+        )
+        a[...] = cuts
+        self.update_meta(shots=shots, layout_version=LAYOUT_VERSION)
 
     @property
     def frame_shape(self) -> tuple[int, int]:
