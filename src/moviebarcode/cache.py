@@ -4,14 +4,15 @@ Layout, under the store's ``results/`` group::
 
     results/k{k}/{key}     one clustering: centres (n, k, 3) float32 (sRGB 0..255),
                            shares (n, k) float32, inertia (n,) float64; the parameters
-                           that made it in the group's attribute ``params``
+                           that made it in the group's attribute ``params``. A clustering
+                           by shot (``moviebarcode.shotcluster``) has one row per shot.
     results/stats/{name}   one per-frame statistic: values (n, ...) float32
 
 The cache knows nothing of what makes a key: the caller names everything that changes a
 result in it (``moviebarcode.cluster.ClusterParams.key``). Each entry is written under a
 temporary name and renamed into place, so a reader never sees half of one and two
 writers cannot mix their arrays. An entry whose length is not the store's frame count is
-treated as absent.
+treated as absent (a clustering by shot: when it is not one row per shot).
 """
 
 from __future__ import annotations
@@ -42,14 +43,16 @@ class ResultCache:
         """Where the clustering (k, key) lives."""
         return self.root / f"k{k}" / key
 
-    def load(self, k: int, key: str) -> dict | None:
-        """The clustering (k, key): its arrays (NumPy) and ``params``; None if absent."""
+    def load(self, k: int, key: str, rows: int | None = None) -> dict | None:
+        """The clustering (k, key): its arrays (NumPy) and ``params``; None if absent or
+        not of ``rows`` rows (default: the store's frame count; a clustering by shot has
+        one row per shot)."""
         g = self._open(self.path(k, key))
         if g is None:
             return None
         out = {name: g[name][...] for name in CLUSTER_ARRAYS}
         out["params"] = dict(g.attrs.get("params", {}))
-        return out if out["centres"].shape[0] == self.frames else None
+        return out if out["centres"].shape[0] == (self.frames if rows is None else rows) else None
 
     def save(self, k: int, key: str, params: dict, arrays: dict, replace: bool = False) -> None:
         """Publish a clustering: ``arrays`` holds centres, shares and inertia. An entry

@@ -14,6 +14,8 @@ Mode = Literal["average", "squeeze", "dominant", "stacked", "least", "equal"]
 """How a frame becomes a column (see ``moviebarcode.columns``)."""
 ClusterMode = Literal["dominant", "stacked", "least", "equal"]
 """The modes drawn from k-means clusters."""
+By = Literal["frame", "shot"]
+"""What a barcode's column or band stands for: a sampled frame, or a shot (needs cuts)."""
 Sort = Literal["share", "lightness", "hue"]
 """The order of the bands in stacked and equal columns."""
 Space = Literal["rgb", "lab"]

@@ -26,7 +26,7 @@ import threadpoolctl
 
 from moviebarcode.alloc import keep_freed_memory
 from moviebarcode.errors import MoviebarcodeError
-from moviebarcode.kmeans import KMeansConfig, KMeansResult, batched_kmeans
+from moviebarcode.kmeans import KMeansConfig, KMeansResult, batched_kmeans, weighted_kmeans
 
 Array = Any
 """A NumPy or CuPy array."""
@@ -68,6 +68,23 @@ class NumpyEngine:
         # of them oversubscribe the CPUs (the README's benchmark section says how much).
         with _blas().limit(limits=1, user_api="blas"):
             return batched_kmeans(x, k, config, xp=np, n_threads=self.n_threads, segments=segments)
+
+    def fit_weighted(
+        self,
+        points: Array,
+        weights: Array,
+        k: int,
+        config: KMeansConfig,
+        *,
+        segments: Segments | None = None,
+    ) -> KMeansResult:
+        x = np.asarray(points.get() if hasattr(points, "get") else points, dtype=np.float32)
+        w = np.asarray(weights.get() if hasattr(weights, "get") else weights, dtype=np.float32)
+        keep_freed_memory()
+        with _blas().limit(limits=1, user_api="blas"):
+            return weighted_kmeans(
+                x, w, k, config, xp=np, n_threads=self.n_threads, segments=segments
+            )
 
 
 @functools.cache
@@ -114,6 +131,31 @@ class SklearnEngine:
 
         return _frame_by_frame(x, k, fit_frame)
 
+    def fit_weighted(
+        self, points: Array, weights: Array, k: int, config: KMeansConfig
+    ) -> KMeansResult:
+        """scikit-learn's ``KMeans`` on each point set, with ``sample_weight``."""
+        import warnings
+
+        host = [a.get() if hasattr(a, "get") else a for a in (points, weights)]
+        x, w = (np.asarray(a, dtype=np.float32) for a in host)
+
+        def fit_set(pts, weight):
+            km = self._kmeans(
+                n_clusters=k,
+                init="k-means++",
+                n_init=config.n_init,
+                max_iter=config.max_iter,
+                tol=config.tol,
+                random_state=config.seed,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # fewer distinct points than k
+                km.fit(pts, sample_weight=weight)
+            return km
+
+        return _weighted_set_by_set(x, w, k, fit_set)
+
 
 class CupyEngine:
     """:func:`batched_kmeans` on CuPy arrays, on an NVIDIA GPU; results stay on the GPU."""
@@ -157,6 +199,20 @@ class CupyEngine:
             )
         )
 
+    def fit_weighted(
+        self,
+        points: Array,
+        weights: Array,
+        k: int,
+        config: KMeansConfig,
+        *,
+        segments: Segments | None = None,
+    ) -> KMeansResult:
+        """As :func:`~moviebarcode.kmeans.weighted_kmeans`, on the GPU."""
+        cp = self._cupy
+        x, w = cp.asarray(points, dtype=cp.float32), cp.asarray(weights, dtype=cp.float32)
+        return weighted_kmeans(x, w, k, config, xp=cp, segments=segments)
+
 
 class CumlEngine:
     """RAPIDS cuML's ``KMeans``, frame by frame on the GPU; results are NumPy arrays."""
@@ -194,6 +250,28 @@ class CumlEngine:
 
         return _frame_by_frame(x, k, fit_frame)
 
+    def fit_weighted(
+        self, points: Array, weights: Array, k: int, config: KMeansConfig
+    ) -> KMeansResult:
+        """cuML's ``KMeans`` on each point set, with ``sample_weight``."""
+        cp = self._cupy
+        x, w = cp.asarray(points, dtype=cp.float32), cp.asarray(weights, dtype=cp.float32)
+
+        def fit_set(pts, weight):
+            km = self._kmeans(
+                n_clusters=k,
+                init="k-means++",
+                n_init=config.n_init,
+                max_iter=config.max_iter,
+                tol=config.tol,
+                random_state=config.seed,
+                output_type="numpy",
+            )
+            km.fit(pts, sample_weight=weight)
+            return km
+
+        return _weighted_set_by_set(x, w, k, fit_set)
+
 
 def _frame_by_frame(x: Array, k: int, fit_frame: Callable[[Array], Any]) -> KMeansResult:
     """Fit each frame of ``x`` (F, P, 3) alone with ``fit_frame`` (which returns a fitted
@@ -211,6 +289,28 @@ def _frame_by_frame(x: Array, k: int, fit_frame: Callable[[Array], Any]) -> KMea
         shares[f] = np.bincount(labels, minlength=k) / n_pixels
         inertia[f] = float(km.inertia_)
         n_iter[f] = int(km.n_iter_)
+    return KMeansResult(centres=centres, shares=shares, inertia=inertia, n_iter=n_iter)
+
+
+def _weighted_set_by_set(x: Array, w: Array, k: int, fit_set: Callable) -> KMeansResult:
+    """Fit each weighted point set of ``x`` (S, N, 3), weights ``w`` (S, N), alone with
+    ``fit_set(points, weights)`` (a fitted scikit-learn-style ``KMeans``), its weight-0
+    points left out; shares are of the set's weight, inertia weighted."""
+    n_sets = x.shape[0]
+    centres = np.zeros((n_sets, k, 3), dtype=np.float32)
+    shares = np.zeros((n_sets, k), dtype=np.float32)
+    inertia = np.zeros(n_sets, dtype=np.float64)
+    n_iter = np.zeros(n_sets, dtype=np.int32)
+    for i in range(n_sets):
+        keep = w[i] > 0
+        pts, weight = x[i][keep], w[i][keep]
+        km = fit_set(pts, weight)
+        labels = np.asarray(km.labels_).astype(np.int64)
+        host_w = np.asarray(weight.get() if hasattr(weight, "get") else weight, np.float64)
+        centres[i] = np.asarray(km.cluster_centers_)
+        shares[i] = np.bincount(labels, weights=host_w, minlength=k) / host_w.sum()
+        inertia[i] = float(km.inertia_)
+        n_iter[i] = int(km.n_iter_)
     return KMeansResult(centres=centres, shares=shares, inertia=inertia, n_iter=n_iter)
 
 

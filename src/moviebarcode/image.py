@@ -1,8 +1,9 @@
 """From barcode columns to a Pillow image: sizing, a labelled time axis, atomic PNG writing.
 
 Column ``i`` of the input becomes image column ``x = i`` (left to right in film order);
-``barcode_image`` then resamples to the requested width and height, ``add_labels`` adds a
-strip below with the title and a time axis, and ``save_png`` writes the result atomically.
+``barcode_image`` then resamples to the requested width and height, ``add_cut_marks``
+marks shot cuts, ``add_labels`` adds a strip below with the title and a time axis, and
+``save_png`` writes the result atomically.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from moviebarcode.columns import to_uint8
 __all__ = [
     "DEFAULT_HEIGHT_RANGE",
     "TICK_STEPS",
+    "add_cut_marks",
     "add_labels",
     "atomic_output",
     "barcode_image",
@@ -99,6 +101,36 @@ def barcode_image(
         raise ValueError(f"image size must be positive, got {out_w}x{out_h}")
     img = Image.fromarray(np.ascontiguousarray(arr), mode="RGB")
     return _resize(img, (out_w, out_h))
+
+
+def cut_mark_width(image_width: int) -> int:
+    """The width of a cut mark: 1 px, and 1 px more per 1000 px of image width."""
+    return max(1, round(image_width / 1000))
+
+
+def add_cut_marks(img: Image.Image, columns: Any) -> Image.Image:
+    """Return a copy of ``img`` with a thin vertical mark at each shot cut.
+
+    A mark is :func:`cut_mark_width` px wide, centred on the edge before column ``x`` (1 px:
+    column ``x`` itself, the first column of the new shot), the full height of the image.
+    It is black where the columns under it are light (mean relative luminance of their
+    sRGB values above 0.5), white where they are dark, so it shows on any barcode.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        The barcode.
+    columns : array of int
+        The first image column of each new shot; those outside the image are ignored.
+    """
+    arr = np.array(img.convert("RGB"))
+    m = cut_mark_width(img.width)
+    luma = (arr.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)).mean(0)
+    for x in np.asarray(columns, np.int64).reshape(-1).tolist():
+        lo, hi = max(0, x - m // 2), min(img.width, x - m // 2 + m)
+        if hi > lo:
+            arr[:, lo:hi] = 0 if luma[lo:hi].mean() > 127.5 else 255
+    return Image.fromarray(arr, mode="RGB")
 
 
 def tick_step(duration: float, *, max_ticks: int = 10) -> float:

@@ -1,6 +1,6 @@
-"""Export each frame's k-means palette as JSON or CSV.
+"""Export the k-means palettes of a barcode as JSON or CSV: each frame's, or each shot's.
 
-JSON (``.json``)::
+By frame (``render --by frame``), JSON (``.json``)::
 
     {"k": 8, "space": "rgb",
      "frames": [{"index": 0, "time": 0.0,
@@ -8,10 +8,23 @@ JSON (``.json``)::
 
 CSV (``.csv``): a header ``index,time,rank,r,g,b,share`` then one row per (frame, cluster).
 
+By shot (``render --by shot``), JSON::
+
+    {"k": 8, "space": "rgb", "by": "shot",
+     "shots": [{"start": 0.0, "end": 4.25, "frames": [0, 5],
+                "colors": [[r, g, b], ...], "shares": [0.37, ...]}, ...]}
+
+``start`` and ``end`` are the shot's span in seconds, ``[start, end)``; ``frames`` its
+sampled frames' indices in the store, ``[first, stop)`` (``index`` in a palette by frame
+is the decoded frame number; these are the store's rows). A shot with no sampled frame
+(``[i, i]``) is drawn with another shot's colours, and says which: ``"from_shot": j``.
+CSV: a header ``shot,start,end,first_frame,stop_frame,from_shot,rank,r,g,b,share`` then
+one row per (shot, cluster); ``from_shot`` is empty for a shot of its own colours.
+
 In both, colours are integer sRGB 0..255; clusters are ordered by share, largest first
 (``rank`` 0 is the largest); shares are rounded to 4 decimals by largest-remainder
-rounding, so a frame's rounded shares still sum to 1; clusters whose rounded share is 0
-are omitted. Files are written atomically.
+rounding, so a frame's (a shot's) rounded shares still sum to 1; clusters whose rounded
+share is 0 are omitted. Files are written atomically.
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ from moviebarcode.columns import stacked_heights, to_uint8
 from moviebarcode.errors import MoviebarcodeError
 from moviebarcode.image import atomic_output
 
-__all__ = ["PALETTE_FORMATS", "palette_rows", "write_palette"]
+__all__ = ["PALETTE_FORMATS", "palette_rows", "write_palette", "write_shot_palette"]
 
 PALETTE_FORMATS = (".json", ".csv")
 
@@ -108,12 +121,7 @@ def write_palette(
     MoviebarcodeError
         If the suffix is neither ``.json`` nor ``.csv``.
     """
-    target = Path(path)
-    suffix = target.suffix.lower()
-    if suffix not in PALETTE_FORMATS:
-        raise MoviebarcodeError(
-            f"palette file {str(target)!r} must end in .json or .csv, not {target.suffix!r}"
-        )
+    target, suffix = _target(path)
     t = np.asarray(times, dtype=np.float64).reshape(-1)
     ix = np.asarray(indices).reshape(-1)
     rows = palette_rows(colours_srgb, shares)
@@ -140,7 +148,101 @@ def write_palette(
             for rank, (rgb, share) in enumerate(zip(c, s, strict=True)):
                 w.writerow([int(i), tt, rank, *rgb, share])
         text = buf.getvalue()
+    return _write(target, text)
 
+
+def write_shot_palette(
+    path: str | os.PathLike[str],
+    *,
+    k: int,
+    space: str,
+    spans: Any,
+    frames: Any,
+    source: Any,
+    colours_srgb: Any,
+    shares: Any,
+) -> Path:
+    """Write each shot's palette to ``path``, as JSON or CSV by its suffix.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file, ``.json`` or ``.csv`` (any case).
+    k, space
+        As :func:`write_palette`'s.
+    spans : array of shape (S, 2)
+        Each shot's start and end, seconds.
+    frames : array of shape (S, 2)
+        Each shot's sampled frames, ``[first, stop)`` rows of the store.
+    source : array of shape (S,)
+        The shot whose colours draw each shot (itself, or another for a shot without
+        sampled frames).
+    colours_srgb : array of shape (S, k, 3)
+        Each shot's cluster colours (its source's), sRGB 0..255.
+    shares : array of shape (S, k)
+        Their shares.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    target, suffix = _target(path)
+    spans = np.round(np.asarray(spans, np.float64).reshape(-1, 2), 6).tolist()
+    frames = np.asarray(frames, np.int64).reshape(-1, 2).tolist()
+    source = np.asarray(source, np.int64).reshape(-1).tolist()
+    rows = palette_rows(colours_srgb, shares)
+    if not len(spans) == len(frames) == len(source) == len(rows):
+        raise ValueError("spans, frames, source and colours differ in length")
+    shots = []
+    for i, ((start, end), f, src, (c, s)) in enumerate(
+        zip(spans, frames, source, rows, strict=True)
+    ):
+        shot = {"start": start, "end": end, "frames": f, "colors": c, "shares": s}
+        if src != i:
+            shot["from_shot"] = src
+        shots.append(shot)
+    if suffix == ".json":
+        doc = {"k": int(k), "space": str(space), "by": "shot", "shots": shots}
+        return _write(target, json.dumps(doc, separators=(",", ":")))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SHOT_CSV_HEADER)
+    for i, shot in enumerate(shots):
+        head = [i, shot["start"], shot["end"], *shot["frames"], shot.get("from_shot", "")]
+        for rank, (rgb, share) in enumerate(zip(shot["colors"], shot["shares"], strict=True)):
+            w.writerow([*head, rank, *rgb, share])
+    return _write(target, buf.getvalue())
+
+
+SHOT_CSV_HEADER = (
+    "shot",
+    "start",
+    "end",
+    "first_frame",
+    "stop_frame",
+    "from_shot",
+    "rank",
+    "r",
+    "g",
+    "b",
+    "share",
+)
+
+
+def _target(path: str | os.PathLike[str]) -> tuple[Path, str]:
+    """``path`` and its suffix, lower case; MoviebarcodeError unless .json or .csv."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in PALETTE_FORMATS:
+        raise MoviebarcodeError(
+            f"palette file {str(target)!r} must end in .json or .csv, not {target.suffix!r}"
+        )
+    return target, suffix
+
+
+def _write(target: Path, text: str) -> Path:
+    """``text`` written to ``target`` atomically."""
     with atomic_output(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target

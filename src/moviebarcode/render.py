@@ -3,6 +3,11 @@
 Never decodes: it reads only the store. Clusterings come from ``moviebarcode.cluster``
 (cached in the store), and the per-frame statistics of the average and squeeze modes are
 cached there too, so rendering again with another mode, size, sort or label reuses them.
+
+By frame (the default), each sampled frame is one column. By shot (a store with cuts),
+each shot is one band as wide as its duration (``moviebarcode.shots``): its clusters come
+from all its frames together (``moviebarcode.shotcluster``, cached too), its average and
+squeeze from the mean of its frames' cached statistics.
 """
 
 from __future__ import annotations
@@ -17,13 +22,21 @@ import numpy as np
 
 from moviebarcode import columns as cols
 from moviebarcode.cache import ResultCache
-from moviebarcode.choices import ClusterMode, Mode, Sort, check, values
+from moviebarcode.choices import By, ClusterMode, Mode, Sort, check, values
 from moviebarcode.cluster import ClusterParams, Clusters, cluster, not_cached
 from moviebarcode.device import LoadStats
 from moviebarcode.errors import InputError, ParameterError
 from moviebarcode.executors import Executor
-from moviebarcode.image import add_labels, barcode_image, default_height, save_png
-from moviebarcode.palette import write_palette
+from moviebarcode.image import (
+    add_cut_marks,
+    add_labels,
+    barcode_image,
+    default_height,
+    save_png,
+)
+from moviebarcode.palette import write_palette, write_shot_palette
+from moviebarcode.shotcluster import cluster_shots
+from moviebarcode.shots import Shots, band_widths, cut_columns, shot_means, shots_of
 from moviebarcode.store import FrameStore
 
 CLUSTER_MODES = values(ClusterMode)
@@ -40,9 +53,12 @@ Progress = Callable[[int], None]
 class RenderOptions:
     """How to draw a barcode; validated on creation. ``cluster`` holds the clustering's
     parameters (k, space, engine...); ``width``/``height`` the image size (None: one column
-    per frame, 9/16 of the width high, or the frames' height for squeeze)."""
+    per frame, 9/16 of the width high, or the frames' height for squeeze). ``by`` "shot"
+    draws one band per shot (the store needs cuts); ``cuts`` marks each cut."""
 
     mode: Mode = "stacked"
+    by: By = "frame"
+    cuts: bool = False
     cluster: ClusterParams = field(default_factory=ClusterParams)
     sort: Sort = "share"
     width: int | None = None
@@ -56,6 +72,7 @@ class RenderOptions:
 
     def __post_init__(self):
         check(Mode, self.mode, "mode")
+        check(By, self.by, "--by")
         check(Sort, self.sort, "sort")
         for name in ("width", "height", "batch_frames"):
             v = getattr(self, name)
@@ -77,14 +94,16 @@ class RenderResult:
     seconds: float
     load: LoadStats | None = None
     warnings: list[str] = field(default_factory=list)
+    shots: Shots | None = None
 
 
 def image_file_name(stem: str, opts: RenderOptions) -> str:
-    """<stem>-<mode>[-k<k>][-lab].png"""
+    """<stem>-<mode>[-k<k>][-lab][-shots].png"""
+    by = "-shots" if opts.by == "shot" else ""
     if opts.mode not in CLUSTER_MODES:
-        return f"{stem}-{opts.mode}.png"
+        return f"{stem}-{opts.mode}{by}.png"
     lab = "-lab" if opts.cluster.space == "lab" else ""
-    return f"{stem}-{opts.mode}-k{opts.cluster.k}{lab}.png"
+    return f"{stem}-{opts.mode}-k{opts.cluster.k}{lab}{by}.png"
 
 
 def default_image_path(store: FrameStore, opts: RenderOptions) -> Path:
@@ -175,20 +194,30 @@ def _columns(store, opts: RenderOptions, clusters: Clusters | None, height, prog
             progress=None if clusters else progress,
             warnings=warnings,
         )
+    return _cluster_columns(opts, clusters.centres, clusters.shares, height)
+
+
+def _cluster_columns(opts: RenderOptions, centres, shares, height):
     if opts.mode == "dominant":
-        return cols.dominant(clusters.centres, clusters.shares)
+        return cols.dominant(centres, shares)
     if opts.mode == "least":
-        return cols.least(clusters.centres, clusters.shares)
-    return cols.stacked_columns(
-        clusters.centres, clusters.shares, height, sort=opts.sort, equal=opts.mode == "equal"
-    )
+        return cols.least(centres, shares)
+    return cols.stacked_columns(centres, shares, height, sort=opts.sort, equal=opts.mode == "equal")
 
 
-def _labelled(img, store: FrameStore, opts: RenderOptions):
-    """``img`` with the title and a time axis below (see ``image.add_labels``)."""
+def _labelled(img, store: FrameStore, opts: RenderOptions, shots: Shots | None):
+    """``img`` with the title (and the store's shot count, when it has cuts) and a time
+    axis below (see ``image.add_labels``)."""
+    title = opts.title if opts.title is not None else Path(store.meta["source"]["path"]).stem
+    if store.cuts is not None:
+        n_shots = (shots or shots_of(store)).n
+        count = f"{n_shots} shot{'s' * (n_shots != 1)}"
+        title = f"{title} ({count})" if title else count
+    if opts.by == "shot":
+        start = float(shots.starts[0])
+        return add_labels(img, title=title, duration=float(shots.ends[-1]) - start, start=start)
     times = store.times
     n = len(times)
-    title = opts.title if opts.title is not None else Path(store.meta["source"]["path"]).stem
     span = float(times[-1] - times[0]) if n > 1 else 0.0
     step = span / (n - 1) if n > 1 else 1.0  # one frame: a second of axis
     return add_labels(img, title=title, duration=span + step, start=float(times[0]))
@@ -204,19 +233,41 @@ def render(
 ) -> RenderResult:
     """Render the barcode of a complete store to a PNG (and the palette file if asked).
 
-    Clustering, when the mode or the palette needs it, runs on ``executor`` (default: this
-    process; see ``moviebarcode.cluster.cluster``)."""
+    By frame, clustering (when the mode or the palette needs it) runs on ``executor``
+    (default: this process; see ``moviebarcode.cluster.cluster``); by shot, in this
+    process (``moviebarcode.shotcluster``). InputError when ``opts`` asks for shots or
+    cuts and the store has no cuts."""
     t0 = time.perf_counter()
     store = FrameStore.open(store_path)
     store.require_complete()
     out = _output_path(store, opts, output)
+    shots = shots_of(store) if opts.by == "shot" or opts.cuts else None
+    load = LoadStats()
+    warnings: list[str] = []
+    widths = None
+    if opts.by == "shot":
+        img, clusters, widths = _by_shot(store, opts, shots, progress, load, warnings)
+    else:
+        img, clusters = _by_frame(store, opts, executor, progress, load, warnings)
+    if opts.cuts:
+        img = add_cut_marks(img, cut_columns(shots, img.width, widths))
+    if opts.label:
+        img = _labelled(img, store, opts, shots)
+    _written(out, lambda: save_png(img, out))
+    if opts.palette is not None:
+        _written(opts.palette, lambda: _write_palette(store, opts, clusters, shots))
+    notes = [*(clusters.warnings if clusters else []), *warnings]
+    seconds = time.perf_counter() - t0
+    return RenderResult(out, opts.palette, clusters, seconds, load, notes, shots)
+
+
+def _by_frame(store, opts: RenderOptions, executor, progress, load, warnings):
+    """The barcode by frame, and the clusters behind it (None when none were needed)."""
     # squeeze keeps the frames' own height unless told; the others are 9/16 of the width
     height = opts.height or (
         None if opts.mode == "squeeze" else default_height(opts.width or store.frames_done)
     )
     clusters = None
-    load = LoadStats()
-    warnings: list[str] = []
     if opts.needs_clusters:
         clusters = cluster(
             store,
@@ -228,17 +279,49 @@ def render(
             load=load,
         )
     columns = _columns(store, opts, clusters, height, progress, warnings)
-    img = barcode_image(columns, height=height, width=opts.width)
-    if opts.label:
-        img = _labelled(img, store, opts)
-    _written(out, lambda: save_png(img, out))
-    if opts.palette is not None:
-        _written(opts.palette, lambda: _write_palette(store, opts, clusters))
-    notes = [*(clusters.warnings if clusters else []), *warnings]
-    return RenderResult(out, opts.palette, clusters, time.perf_counter() - t0, load, notes)
+    return barcode_image(columns, height=height, width=opts.width), clusters
 
 
-def _write_palette(store: FrameStore, opts: RenderOptions, clusters: Clusters) -> None:
+def _by_shot(store, opts: RenderOptions, shots: Shots, progress, load, warnings):
+    """The barcode by shot: one band per shot, as wide as its duration (default width: a
+    column per frame, or per shot where there are more shots); the clusters by shot
+    behind it (None when none were needed) and the bands' widths."""
+    width = opts.width or max(store.frames_done, shots.n)
+    widths = band_widths(shots.durations, width)
+    height = opts.height or (None if opts.mode == "squeeze" else default_height(width))
+    clusters = None
+    if opts.needs_clusters:
+        clusters = cluster_shots(
+            store,
+            opts.cluster,
+            recompute=opts.recompute,
+            batch_frames=opts.batch_frames,
+            progress=progress,
+            load=load,
+        )
+    row = shots.sampled_index  # each shot's row among the sampled shots
+    if opts.mode in STATS_MODES:
+        values = _columns(store, opts, clusters, height, progress, warnings)
+        bands = shot_means(values, shots, linear=opts.gamma_correct)[row]
+    else:
+        bands = _cluster_columns(opts, clusters.centres[row], clusters.shares[row], height)
+    return barcode_image(np.repeat(bands, widths, axis=0), height=height), clusters, widths
+
+
+def _write_palette(store: FrameStore, opts: RenderOptions, clusters: Clusters, shots) -> None:
+    if opts.by == "shot":
+        row = shots.sampled_index
+        write_shot_palette(
+            opts.palette,
+            k=opts.cluster.k,
+            space=opts.cluster.space,
+            spans=np.stack([shots.starts, shots.ends], axis=1),
+            frames=shots.frames,
+            source=shots.source,
+            colours_srgb=clusters.centres[row],
+            shares=clusters.shares[row],
+        )
+        return
     write_palette(
         opts.palette,
         k=opts.cluster.k,

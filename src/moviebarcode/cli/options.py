@@ -8,6 +8,7 @@ import dataclasses
 import click
 
 from moviebarcode.choices import (
+    By,
     Compressor,
     CropChoice,
     DeviceChoice,
@@ -108,6 +109,24 @@ PREP = [
         help="Decode on an NVIDIA GPU (NVDEC + scale_cuda); auto: when ffmpeg and the "
         "driver support it.",
     ),
+    click.option(
+        "--shots/--no-shots",
+        default=_REQ.shots,
+        show_default=True,
+        help="Find the shot cuts while decoding (every decoded frame is scored, as "
+        "PySceneDetect's ContentDetector does). On a complete store without cuts, adds "
+        "them: the film is decoded again, the frames are kept.",
+    ),
+    click.option(
+        "--cut-threshold",
+        type=float,
+        default=_REQ.cut_threshold,
+        show_default=True,
+        metavar="SCORE",
+        help="Content score (mean HSV change, 0-255) that starts a new shot; lower finds "
+        "more cuts. Changing it on a complete store picks the cuts again from the stored "
+        "scores, without decoding.",
+    ),
 ]
 PREP_KEYS = tuple(f.name for f in dataclasses.fields(PrepRequest))
 
@@ -138,6 +157,15 @@ _CLUSTER_OPTIONS = [
         "heights.",
     ),
     click.option(
+        "--by",
+        type=choice(By),
+        default=_RENDER.by,
+        show_default=True,
+        help="frame: one column per sampled frame; shot: one band per shot, as wide as the "
+        "shot lasts, coloured from all its frames together (k-means over their pooled "
+        "pixels; average/squeeze: their mean). Needs a store prepped with shot cuts.",
+    ),
+    click.option(
         "--sort",
         type=choice(Sort),
         default=_RENDER.sort,
@@ -153,7 +181,19 @@ _CLUSTER_OPTIONS = [
     ),
 ]
 _DRAW_OPTIONS = [
-    click.option("--label", is_flag=True, help="Add a title and an hh:mm:ss time axis below."),
+    click.option(
+        "--label",
+        is_flag=True,
+        help="Add a title (with the shot count, where the store has cuts) and an hh:mm:ss "
+        "time axis below.",
+    ),
+    click.option(
+        "--cuts",
+        "cut_marks",
+        is_flag=True,
+        help="Mark each shot cut with a thin line (1 px per 1000 px of width), black or white "
+        "to contrast. Needs a store prepped with shot cuts.",
+    ),
     click.option(
         "--gamma-naive",
         is_flag=True,
@@ -224,6 +264,8 @@ def render_opts(params: dict, **extra) -> RenderOptions:
     """The RenderOptions from the values of the render options (plus ``extra`` fields)."""
     return RenderOptions(
         mode=params["mode"],
+        by=params["by"],
+        cuts=params["cut_marks"],
         cluster=ClusterParams(
             k=params["k"],
             space=params["space"],

@@ -13,6 +13,7 @@ from moviebarcode.cli._common import apply, friendly_errors, show_progress, warn
 from moviebarcode.cluster import default_jobs, local_executor
 from moviebarcode.dask_backend import DaskExecutor
 from moviebarcode.device import gpu_status
+from moviebarcode.errors import ParameterError
 from moviebarcode.render import CLUSTER_MODES, RenderResult
 from moviebarcode.render import render as run_render
 from moviebarcode.store import FrameStore
@@ -20,8 +21,11 @@ from moviebarcode.store import FrameStore
 
 def _executor(store: Path, opts, scheduler: str | None, jobs: int | None):
     """A context giving the executor to cluster on: the Dask cluster at ``scheduler``, or
-    worker processes / this process (``jobs``, default one per CPU)."""
-    if not opts.needs_clusters:
+    worker processes / this process (``jobs``, default one per CPU). By shot, none: the
+    shots are clustered in this process."""
+    if opts.by == "shot" and scheduler:
+        raise ParameterError("--scheduler clusters by frame; --by shot clusters in this process")
+    if not opts.needs_clusters or opts.by == "shot":
         return contextlib.nullcontext(None)
     if scheduler:
         return DaskExecutor(scheduler)
@@ -39,9 +43,11 @@ def _report(result: RenderResult) -> None:
     if c.cached:
         how = "from the store's cache"
     else:
-        per_frame = 1000 * c.seconds / max(1, len(c.inertia))
-        how = f"computed with {c.params['engine']} in {c.seconds:.2f} s ({per_frame:.2f} ms/frame)"
-    click.echo(f"clusters: k={c.params['k']} {c.params['space']}, {how}", err=True)
+        unit = "shot" if c.params.get("by") == "shot" else "frame"
+        per_row = 1000 * c.seconds / max(1, len(c.inertia))
+        how = f"computed with {c.params['engine']} in {c.seconds:.2f} s ({per_row:.2f} ms/{unit})"
+    by = f", {len(c.inertia)} shots" if c.params.get("by") == "shot" else ""
+    click.echo(f"clusters: k={c.params['k']} {c.params['space']}{by}, {how}", err=True)
     load = result.load
     if c.cached or load is None or not load.bytes:
         return
@@ -78,7 +84,8 @@ def _report(result: RenderResult) -> None:
     "--palette",
     type=click.Path(path_type=Path),
     metavar="FILE",
-    help="Also write each frame's colours and shares as .json or .csv (replaced atomically).",
+    help="Also write each frame's (--by shot: each shot's) colours and shares as .json or "
+    ".csv (replaced atomically).",
 )
 @click.option("--recompute", is_flag=True, help="Cluster again even if the result is cached.")
 @click.option(
@@ -91,8 +98,8 @@ def _report(result: RenderResult) -> None:
     "--jobs",
     type=click.IntRange(min=1),
     metavar="N",
-    help="numpy engine: cluster batches of frames in N processes [default: the machine's "
-    "cores]. The result is the same whatever N.",
+    help="numpy engine, --by frame: cluster batches of frames in N processes [default: the "
+    "machine's cores]. The result is the same whatever N.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Nothing but errors: no progress, no summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Say what was cached and how long it took.")
@@ -103,6 +110,9 @@ def render(store, output, title, palette, recompute, scheduler, jobs, quiet, ver
     Clusterings are cached in the store: rendering again with another mode, size, sort or label
     takes a moment; another --k clusters once more and is cached too. The movie file and
     ffmpeg are not needed.
+
+    --by shot draws one band per shot (a store prepped with shot cuts), as wide as the shot
+    lasts; --cuts marks the cuts on either kind of barcode.
     """
     opts = options.render_opts(params, title=title, palette=palette, recompute=recompute)
     bar = None

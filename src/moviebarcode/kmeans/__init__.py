@@ -51,14 +51,29 @@ or the threads; so several batches stacked in one call (``segments``) each get t
 result, which is how the cupy engine saves kernel launches.
 Speed and quality against scikit-learn are measured in the README's benchmark section.
 
+Pooled problems (a shot's frames together) are weighted point sets: :func:`coreset`
+reduces frames, or merged coresets, to weighted points, :func:`weighted_kmeans` runs
+steps 2-5 on them and settles on the points in place of step 6, and
+:func:`assign_counts` gives exact pixel counts and inertia for the centres found.
+
 Modules, each importing only those listed before it: :mod:`.config` (settings),
 :mod:`._result`, :mod:`._layout` (stacked problems, blocks), :mod:`._common`
 (distances, assignments), :mod:`._coreset`, :mod:`._seeding`, :mod:`._lloyd`,
-:mod:`._search`, :mod:`._pixels`, :mod:`._neighbours`, :mod:`._batched` (the top level).
+:mod:`._search`, :mod:`._pixels`, :mod:`._neighbours`, :mod:`._batched` (the top level),
+:mod:`._weighted` (weighted point sets).
 """
 
 from moviebarcode.kmeans._batched import batched_kmeans
 from moviebarcode.kmeans._result import KMeansResult
+from moviebarcode.kmeans._weighted import assign_counts, coreset, weighted_kmeans
 from moviebarcode.kmeans.config import ALGORITHM_VERSION, KMeansConfig
 
-__all__ = ["ALGORITHM_VERSION", "KMeansConfig", "KMeansResult", "batched_kmeans"]
+__all__ = [
+    "ALGORITHM_VERSION",
+    "KMeansConfig",
+    "KMeansResult",
+    "assign_counts",
+    "batched_kmeans",
+    "coreset",
+    "weighted_kmeans",
+]

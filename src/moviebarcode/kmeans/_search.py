@@ -43,6 +43,21 @@ def search_block(
     # Channel-first layout: each channel of each frame is one contiguous row.
     xt = xp.ascontiguousarray(xp.transpose(x, (0, 2, 1)))
     pts, w, spread = _coreset(xt, plan, xp)
+    return search_points(pts, w, spread, k, plan, u_first, u_trials, xp)
+
+
+def search_points(
+    pts: Array,
+    w: Array | None,
+    spread: Array,
+    k: int,
+    plan: _Plan,
+    u_first: np.ndarray,
+    u_trials: np.ndarray,
+    xp: Any,
+) -> _Search:
+    """Steps 2-4 for one block of point sets ``pts`` (b, 3, N) float32 of weights ``w``
+    (b, N) (None: pixels, all 1) and spread ``spread`` (b,) (see :func:`_coreset`)."""
     thresh = (plan.tol * spread).astype(xp.float32)
     if plan.coarse:
         # Restarts on a coarser coreset, made from the fine one.
@@ -59,16 +74,21 @@ def _coreset(xt: Array, plan: _Plan, xp: Any) -> tuple[Array, Array | None, Arra
     and its weights (b, B), or the pixels and None without a coreset; and each frame's
     spread, the mean over channels of its variance (b,) (on bins, without the variance
     within bins): scikit-learn's tolerance is ``tol`` times it."""
-    if not plan.coreset:
-        pts, w = xt, None
-        mean = xp.mean(pts, axis=2, keepdims=True)
-        var = xp.mean((pts - mean) ** 2, axis=2)  # (b, 3)
-    else:
+    if plan.coreset:
         pts, w = _bin(xt, None, plan.fine_cells, xp)
-        total = xp.sum(w, axis=1)[:, None]  # (b, 1): the pixel count
-        mean = xp.sum(pts * w[:, None, :], axis=2) / total  # (b, 3)
-        var = xp.sum(w[:, None, :] * (pts - mean[:, :, None]) ** 2, axis=2) / total
-    return pts, w, xp.mean(var, axis=1)
+        return pts, w, weighted_spread(pts, w, xp)
+    mean = xp.mean(xt, axis=2, keepdims=True)
+    var = xp.mean((xt - mean) ** 2, axis=2)  # (b, 3)
+    return xt, None, xp.mean(var, axis=1)
+
+
+def weighted_spread(pts: Array, w: Array, xp: Any) -> Array:
+    """The mean over channels of the weighted variance of each point set ``pts`` (b, 3, N)
+    of weights ``w`` (b, N): (b,)."""
+    total = xp.sum(w, axis=1)[:, None]  # (b, 1): the pixel count
+    mean = xp.sum(pts * w[:, None, :], axis=2) / total  # (b, 3)
+    var = xp.sum(w[:, None, :] * (pts - mean[:, :, None]) ** 2, axis=2) / total
+    return xp.mean(var, axis=1)
 
 
 def _restarts(
