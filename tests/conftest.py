@@ -132,3 +132,41 @@ def is_alive(pid: int) -> bool:
     except OSError:
         return False
     return "zombie" not in state.lower()
+
+
+CUT_SOURCES = [
+    ("testsrc2", 250),
+    ("smptehdbars", 301),
+    ("mandelbrot", 16),
+    ("rgbtestsrc", 208),
+    ("color=c=orange", 120),
+    ("gradients", 95),
+    ("yuvtestsrc", 60),
+    ("pal75bars", 33),
+    ("testsrc", 17),
+]
+"""The shots of the synthetic clip with known cuts: lavfi source, length in frames."""
+
+
+@pytest.fixture(scope="session")
+def cut_clip(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """(clip, cut frame numbers): lavfi sources concatenated, 44 s at 25 fps, H.264 with
+    B-frames and a keyframe at each cut only, so that a parallel prep's two segments meet
+    at a cut (frame 551)."""
+    d = tmp_path_factory.mktemp("cuts")
+    graph = "".join(
+        f"{src}{':' if '=' in src else '='}s=192x108:r=25,trim=end_frame={n},"
+        f"setpts=PTS-STARTPTS,format=yuv420p[v{i}];"
+        for i, (src, n) in enumerate(CUT_SOURCES)
+    )
+    graph += "".join(f"[v{i}]" for i in range(len(CUT_SOURCES)))
+    graph += f"concat=n={len(CUT_SOURCES)}"
+    cuts = np.cumsum([n for _, n in CUT_SOURCES])[:-1]
+    keys = "+".join(f"eq(n,{c})" for c in [0, *cuts])
+    path = d / "cuts.mp4"
+    run_ffmpeg(
+        "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
+        "-bf", "3", "-g", "1000", "-sc_threshold", "0", "-force_key_frames", f"expr:{keys}",
+        str(path),
+    )  # fmt: skip
+    return path, cuts

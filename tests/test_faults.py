@@ -374,3 +374,22 @@ def test_odd_values_are_one_line_errors(film, tmp_path):
     for args, words in ((["--seed", "-1"], "--seed"), (["--k", "65"], "at most 64")):
         r = cli("render", store, *args)
         assert r.returncode == 2 and words in one_line(r.stderr)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_killed_prep_resumes_with_the_same_cuts(cut_clip, tmp_path, jobs):
+    """Killed midway, then resumed: the cuts and every frame's score are those of a run
+    that was never stopped (scores are stored with the frames, before them)."""
+    clip, cuts = cut_clip
+    ref = tmp_path / "ref.zarr"
+    assert cli("prep", clip, "-o", ref, "--every", "1", "--chunk-frames", "8", "-q",
+               "--jobs", "1").returncode == 0  # fmt: skip
+    out = tmp_path / "s.zarr"
+    r = interrupt_ffmpeg(clip, out, signal.SIGKILL, jobs)
+    assert r.returncode != 0 and not FrameStore.open(out).complete
+    r = cli("prep", clip, "-o", out, "--every", "1", "--chunk-frames", "8", "--jobs", jobs)
+    assert r.returncode == 0, r.stderr
+    a, b = FrameStore.open(ref), FrameStore.open(out)
+    assert np.array_equal(a.cuts, b.cuts) and len(b.cuts) == len(cuts)
+    (ta, sa), (tb, sb) = a.scores(), b.scores()
+    assert np.array_equal(ta, tb) and np.array_equal(sa, sb, equal_nan=True)

@@ -1,4 +1,178 @@
 """Shot cut detection: a content score for each decoded frame, and the cuts it implies.
 
-Placeholder; filled in by the prep-side work on issue #17.
+The score is PySceneDetect's ``ContentDetector`` score, the field's reference: the mean
+absolute difference of hue, saturation and value (OpenCV's 8-bit HSV) between a frame and
+the one decoded before it, averaged over the three channels, on a small copy of each frame
+(:data:`SMALL`). A cut is a frame whose score reaches the threshold, at least
+``min_shot`` seconds after the previous cut (and after the start), as PySceneDetect's
+``min_scene_len`` does in frames.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SMALL = (64, 36)
+"""(width, height) of the copy of every decoded frame that is scored."""
+
+_SHIFT = 12
+
+
+def _table(scale: int) -> np.ndarray:
+    i = np.arange(256, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        t = np.where(i > 0, np.round(scale * (1 << _SHIFT) / np.maximum(i, 1)), 0)
+    return t.astype(np.int64)
+
+
+_SDIV = _table(255)  # OpenCV's sdiv_table: (255 << 12) / v
+_HDIV = _table(30)  # hdiv_table180: (180 << 12) / (6 * diff)
+
+
+def hsv(frames: np.ndarray) -> np.ndarray:
+    """OpenCV's ``COLOR_RGB2HSV`` for uint8 RGB, bit for bit: H 0..179, S and V 0..255.
+
+    Parameters
+    ----------
+    frames : ndarray of uint8, shape (..., 3)
+        RGB pixels.
+
+    Returns
+    -------
+    ndarray of uint8, shape (..., 3)
+    """
+    rgb = frames.astype(np.int64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    v = rgb.max(axis=-1)
+    diff = v - rgb.min(axis=-1)
+    half = 1 << (_SHIFT - 1)
+    s = (diff * _SDIV[v] + half) >> _SHIFT
+    vr = v == r
+    vg = (v == g) & ~vr
+    h = np.where(vr, g - b, np.where(vg, b - r + 2 * diff, r - g + 4 * diff))
+    h = (h * _HDIV[diff] + half) >> _SHIFT
+    h = np.where(h < 0, h + 180, h)
+    return np.stack([h, s, v], axis=-1).astype(np.uint8)
+
+
+def content_scores(small: np.ndarray, before: np.ndarray | None = None) -> np.ndarray:
+    """Each frame's content score against the frame before it.
+
+    Parameters
+    ----------
+    small : ndarray of uint8, shape (n, h, w, 3)
+        Consecutive decoded frames, RGB, at the detection size.
+    before : ndarray of uint8, shape (h, w, 3), optional
+        The frame decoded just before ``small[0]``; without it the first score is NaN.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+    """
+    x = hsv(small).astype(np.int16)
+    n = len(x)
+    out = np.full(n, np.nan)
+    if n > 1:
+        out[1:] = np.abs(x[1:] - x[:-1]).mean(axis=(1, 2, 3), dtype=np.float64)
+    if before is not None and n:
+        b = hsv(before).astype(np.int16)
+        out[0] = np.abs(x[0] - b).mean(dtype=np.float64)
+    return out
+
+
+@dataclass(frozen=True)
+class ShotDetection:
+    """How cuts are found; validated on creation and recorded in the store.
+
+    threshold : a frame whose content score reaches it starts a new shot (PySceneDetect's
+        ``ContentDetector`` default, 27).
+    min_shot_frames : no shot is shorter than this many frame intervals of the film
+        (PySceneDetect's ``min_scene_len``, 15); cuts closer together are merged as
+        PySceneDetect's flash filter merges them.
+    """
+
+    threshold: float = 27.0
+    min_shot_frames: int = 15
+
+    def __post_init__(self):
+        if not 0 < self.threshold <= 255:
+            raise ValueError("the cut threshold must be in (0, 255]")
+        if self.min_shot_frames < 0:
+            raise ValueError("the minimum shot length must be at least 0 frames")
+
+    def to_dict(self, **facts) -> dict:
+        """The store's ``shots`` attribute: detector, settings and ``facts``."""
+        return {
+            "detector": "content",
+            "score": "mean |dHSV| (PySceneDetect ContentDetector, weights 1,1,1,0)",
+            "threshold": self.threshold,
+            "min_shot_frames": self.min_shot_frames,
+            "size": list(SMALL),
+            **facts,
+        }
+
+
+def merge_scores(times: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pieces of scores (runs, segments, resumes) as one sequence: sorted by time, one entry
+    per frame (a scored entry wins over an unscored one for the same frame), entries without
+    a time dropped."""
+    times = np.asarray(times, np.float64)
+    scores = np.asarray(scores, np.float64)
+    ok = ~np.isnan(times)
+    times, scores = times[ok], scores[ok]
+    # by time, the scored entries of a frame first
+    order = np.lexsort((np.isnan(scores), times))
+    times, scores = times[order], scores[order]
+    first = np.ones(len(times), bool)
+    first[1:] = np.diff(times) > 1e-6
+    return times[first], scores[first]
+
+
+def pick_cuts(
+    times: np.ndarray, scores: np.ndarray, fps: float | None, detection: ShotDetection
+) -> np.ndarray:
+    """The cuts (times of the first frame of each new shot) in one film's scores.
+
+    A frame at or above the threshold is a cut when at least ``min_shot_frames`` frame
+    intervals passed since the last frame above it; a burst of cuts closer than that is
+    merged into one, at its last frame, as PySceneDetect's ``FlashFilter`` (mode MERGE)
+    does. Lengths are measured in time, so that the rule holds when only some frames are
+    decoded (``prep --fast``).
+
+    Parameters
+    ----------
+    times, scores : ndarray of float64, shape (n,)
+        Every scored frame, in order (see :func:`merge_scores`); NaN scores never cut.
+    fps : float or None
+        The film's frame rate (None: 25).
+    detection : ShotDetection
+    """
+    min_len = detection.min_shot_frames / (fps or 25.0) - 1e-6
+    above_at = np.flatnonzero(np.asarray(scores) >= detection.threshold)
+    if not len(times):
+        return np.zeros(0)
+    cuts: list[float] = []
+    last_above = float(times[0])  # the filter starts at the first frame it sees
+    merging, merge_start, enabled = False, 0.0, False
+    for i in above_at:
+        t = float(times[i])
+        if merging:
+            # the merge ends at the first frame below the threshold at least min_len after
+            # the last frame above it: here, if one lies between that frame and this one
+            j = np.searchsorted(times, last_above + min_len, side="left")
+            if j < i and merge_start + min_len <= last_above:
+                cuts.append(last_above)
+                merging = False
+        met = t - last_above >= min_len
+        if not merging and met:
+            enabled = True
+            cuts.append(t)
+        elif not merging and enabled:
+            merging, merge_start = True, t
+        last_above = t
+    if merging and merge_start + min_len <= last_above:
+        if np.searchsorted(times, last_above + min_len, side="left") < len(times):
+            cuts.append(last_above)
+    return np.asarray(cuts, np.float64)

@@ -29,9 +29,11 @@ import ffmpeg
 import numpy as np
 
 from moviebarcode._fmt import hms
+from moviebarcode.cutdetect import SMALL
 from moviebarcode.errors import FFmpegError, InputError, Interrupted
 from moviebarcode.ffmpegbin import ffmpeg_exe, has_filter
 from moviebarcode.probe import MovieInfo, frame_interval
+from moviebarcode.scorepipe import ScoreLog, ScoreReader
 
 MAX_ERRORS_KEPT = 50
 # area averaging to downscale; exact rounding and full chroma so colours are not biased
@@ -123,6 +125,7 @@ def _filter_graph(
     index_offset: int,
     seek: float | None,
     prev_bucket: int,
+    score_to: tuple[int, float] | None = None,
 ):
     seek = sampling.start if seek is None else seek
     inp_kwargs = {}
@@ -143,6 +146,11 @@ def _filter_graph(
         inp_kwargs["hwaccel_output_format"] = "cuda"
     v = ffmpeg.input(info.path, **inp_kwargs)[f"v:{info.stream}"]
     v = v.filter("showinfo", checksum=0)
+    small_out = None
+    if score_to is not None:
+        split = v.filter_multi_output("split")
+        v = split[0]
+        small_out = _small_output(split[1], info, picture, *score_to)
     expr = sampling.select_expr(index_offset, prev_bucket)
     if sampling.end is not None:
         expr = f"({expr})*lt(t,{sampling.end!r})"
@@ -186,7 +194,28 @@ def _filter_graph(
     out_kwargs = {"format": "rawvideo", "pix_fmt": "rgb24", "fps_mode": "passthrough"}
     if sampling.max_frames is not None:
         out_kwargs["frames:v"] = sampling.max_frames
-    return ffmpeg.output(v, "pipe:", **out_kwargs)
+    out = ffmpeg.output(v, "pipe:", **out_kwargs)
+    return out if small_out is None else ffmpeg.merge_outputs(out, small_out)
+
+
+def _small_output(v, info: MovieInfo, picture: Picture, fd: int, end: float):
+    """The second output: every decoded frame before ``end``, cropped as the picture is and
+    shrunk to :data:`~moviebarcode.cutdetect.SMALL` (bilinear from the nearest pixels),
+    rgb24 to the pipe ``fd``, for the cut scores."""
+    if math.isfinite(end):
+        v = v.filter("select", f"lt(t,{end!r})")
+    crop = picture.crop
+    small = dataclasses.replace(picture, width=SMALL[0], height=SMALL[1])
+    if picture.hwaccel == "cuda":
+        v, crop = _cuda_shrink(v, info, small)
+    if crop is not None:
+        v = v.filter("crop", crop.w, crop.h, crop.x, crop.y, exact=1)
+    # swscale's default YUV->RGB conversion, as OpenCV (so PySceneDetect) decodes
+    v = v.filter("scale", SMALL[0], SMALL[1], flags="fast_bilinear")
+    v = v.filter("format", "rgb24")
+    return ffmpeg.output(
+        v, f"pipe:{fd}", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough"
+    )
 
 
 def _cuda_shrink(v, info: MovieInfo, picture: Picture):
@@ -215,16 +244,18 @@ def build_command(
     index_offset: int = 0,
     seek: float | None = None,
     prev_bucket: int = -1,
+    score_to: tuple[int, float] | None = None,
 ):
     """The ffmpeg command line (a list) that decodes ``info.path`` as asked. ``seek`` (seconds)
     starts decoding there instead of at ``sampling.start``, frame numbers then counting from
     ``index_offset`` and the fps sampling going on from ``prev_bucket`` (to resume, or to decode
-    one segment of a parallel prep)."""
+    one segment of a parallel prep). ``score_to`` (fd, end): also write a small copy of every
+    decoded frame before ``end`` to the pipe ``fd``, for the cut scores."""
     if picture.tonemap and not has_filter("zscale"):
         raise FFmpegError(
             "this ffmpeg has no zscale filter, needed to tone-map HDR; try --tonemap off"
         )
-    graph = _filter_graph(info, sampling, picture, index_offset, seek, prev_bucket)
+    graph = _filter_graph(info, sampling, picture, index_offset, seek, prev_bucket, score_to)
     args = graph.compile(cmd=ffmpeg_exe())
     glob = [
         "-hide_banner",
@@ -258,8 +289,10 @@ class _LogReader(threading.Thread):
         report: DecodeReport,
         interval: float,
         rate: float | None = None,
+        scores: ScoreLog | None = None,
     ):
         super().__init__(daemon=True)
+        self.scores = scores  # gets every decoded frame's time, for its cut score
         self.interval = interval
         self.rate = rate  # frame numbers from times (only some frames are decoded), else None
         self._offset = 0.0  # added to timestamps after a backward jump, to keep them increasing
@@ -277,6 +310,8 @@ class _LogReader(threading.Thread):
                 self._line(raw.decode("utf-8", "replace").rstrip())
         finally:
             self.kept.put(None)
+            if self.scores is not None:
+                self.scores.end_times()
 
     def _line(self, line: str) -> None:
         m = _SHOWINFO.search(line)
@@ -311,6 +346,8 @@ class _LogReader(threading.Thread):
                     t = last + self.interval
                     self.report.timestamp_resets += 1
             self._pending.append((pts_v, n, t))
+            if self.scores is not None:
+                self.scores.add_time(t)
             self.report.last_time = t
             self.report.decoded += 1
             return
@@ -346,7 +383,10 @@ class Batch:
 
 
 class Decoder:
-    """One ffmpeg process; iterate ``batches()``; ``report`` says what went wrong, if anything."""
+    """One ffmpeg process; iterate ``batches()``; ``report`` says what went wrong, if anything.
+
+    With ``score_end``, every decoded frame before that time (inf: all) is also scored for
+    cuts; take the scores with :meth:`take_scores`."""
 
     def __init__(
         self,
@@ -357,33 +397,63 @@ class Decoder:
         index_offset: int = 0,
         seek: float | None = None,
         prev_bucket: int = -1,
+        score_end: float | None = None,
     ):
         self.info = info
         self.picture = picture
         # frame numbers from times where only some frames are decoded
         self.rate = info.fps if picture.noref and not sampling.keyframes else None
-        self.cmd = build_command(info, sampling, picture, index_offset, seek, prev_bucket)
+        self._command = functools.partial(
+            build_command, info, sampling, picture, index_offset, seek, prev_bucket
+        )
+        self.cmd = self._command()
         self.index_offset = index_offset
         self.report = DecodeReport()
         self.proc: subprocess.Popen | None = None
+        self.score_end = score_end
+        self.scores = ScoreLog() if score_end is not None else None
+
+    def take_scores(self, until: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(times, cut scores) of the decoded frames up to ``until`` not taken yet (all of
+        them once decoding is over: None); empty when not scoring."""
+        if self.scores is None:
+            return np.zeros(0), np.zeros(0)
+        try:
+            return self.scores.take(until)
+        except TimeoutError:
+            raise FFmpegError("ffmpeg stopped sending the frames scored for cuts") from None
+
+    def _start(self) -> ScoreReader | None:
+        """Start ffmpeg (and the reader of its score pipe, if scoring)."""
+        popen = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        if self.scores is None:
+            self.proc = subprocess.Popen(self.cmd, bufsize=0, **popen)
+            return None
+        r, w = os.pipe()
+        try:
+            cmd = self._command(score_to=(w, self.score_end))
+            self.proc = subprocess.Popen(cmd, bufsize=0, pass_fds=(w,), **popen)
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+        reader = ScoreReader(os.fdopen(r, "rb", buffering=0), self.scores)
+        reader.start()
+        return reader
 
     def batches(self, chunk: int) -> Iterator[Batch]:
         h, w = self.picture.height, self.picture.width
         frames = np.empty((chunk, h, w, 3), np.uint8)
         times = np.empty(chunk, np.float64)
         indices = np.empty(chunk, np.int64)
-        self.proc = proc = subprocess.Popen(
-            self.cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            bufsize=0,
-        )
+        scorer = self._start()
+        proc = self.proc
         # stdout is read unbuffered straight into the frame arrays; stderr needs a buffer, or
         # reading it line by line costs a system call per byte
         stderr = io.BufferedReader(proc.stderr, 1 << 16)
         interval = frame_interval(self.info)
-        log = _LogReader(stderr, self.index_offset, self.report, interval, self.rate)
+        log = _LogReader(stderr, self.index_offset, self.report, interval, self.rate, self.scores)
         log.start()
         m = 0
         try:
@@ -404,6 +474,8 @@ class Decoder:
         finally:
             self.close()
             log.join(timeout=5)
+            if scorer is not None:
+                scorer.join(timeout=5)
         self.report.returncode = proc.returncode
         _raise_if_interrupted(self.report)
         if proc.returncode != 0 and not self.report.errors:

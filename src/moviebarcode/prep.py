@@ -15,6 +15,7 @@ import numpy as np
 from moviebarcode import segments
 from moviebarcode._fmt import hms
 from moviebarcode.choices import Compressor, CropChoice, Hwaccel, Tonemap, check
+from moviebarcode.cutdetect import ShotDetection, merge_scores, pick_cuts
 from moviebarcode.decode import (
     Crop,
     Decoder,
@@ -59,6 +60,8 @@ class PrepRequest:
     keyframes: bool = False
     fast: bool = False
     hwaccel: Hwaccel = "none"
+    shots: bool = True
+    cut_threshold: float = ShotDetection.threshold
 
     def __post_init__(self):
         picked = [x is not None for x in (self.every, self.fps, self.columns)]
@@ -86,6 +89,8 @@ class PrepRequest:
             raise ParameterError(
                 "--keyframes takes one column per keyframe: not with --fps/--columns"
             )
+        if not 0 < self.cut_threshold <= 255:
+            raise ParameterError("--cut-threshold must be more than 0 and at most 255")
         for literal, value, what in (
             (CropChoice, self.crop, "--crop"),
             (Tonemap, self.tonemap, "--tonemap"),
@@ -98,6 +103,18 @@ class PrepRequest:
         d = dataclasses.asdict(self)
         d["size"] = list(self.size) if self.size else None
         return d
+
+    def detection(self) -> ShotDetection | None:
+        """How to find the cuts; None when not asked, or with ``--keyframes`` (only
+        keyframes are decoded: there is nothing to find them in)."""
+        if not self.shots or self.keyframes:
+            return None
+        return ShotDetection(threshold=self.cut_threshold)
+
+
+SHOT_KEYS = ("shots", "cut_threshold")
+"""Request keys that do not change the frames: a store made with others is brought to them
+(cuts added, or picked again from the stored scores) rather than refused."""
 
 
 @dataclass
@@ -165,8 +182,9 @@ def _check_output(out: Path) -> None:
 class _Appender:
     """Gathers frames into whole chunks and appends them to the store."""
 
-    def __init__(self, store: FrameStore, skip: int = 0):
+    def __init__(self, store: FrameStore, skip: int = 0, decoder: Decoder | None = None):
         self.store = store
+        self.decoder = decoder  # whose cut scores are written with the frames
         self.buffer = ChunkBuffer(store.chunk_frames, store.frame_shape)
         self.skip = skip  # frames to drop before writing (already in the store)
         self.kept = store.frames_done
@@ -186,7 +204,10 @@ class _Appender:
 
     def flush(self) -> None:
         if self.buffer.fill:
-            self.store.append(*self.buffer.take())
+            frames, times, indices = self.buffer.take()
+            if self.decoder is not None:  # the scores first: no stored frame lacks them
+                self.store.append_scores(*self.decoder.take_scores(float(times[-1])))
+            self.store.append(frames, times, indices)
 
 
 def _run_decoder(
@@ -213,6 +234,7 @@ def _run_decoder(
     if first:  # nothing at all came out of the resumed decode
         return False
     appender.flush()
+    store.append_scores(*decoder.take_scores())  # the frames after the last one kept
     return True
 
 
@@ -228,8 +250,9 @@ def _existing(out: Path, request: PrepRequest, fp: dict, force: bool) -> FrameSt
             f"{out} was made from a different or changed file "
             f"({meta['source']['path']}); use --force to prep it again"
         )
-    if meta["request"] != request.to_dict():
-        diff = ", ".join(k for k, v in request.to_dict().items() if meta["request"].get(k) != v)
+    asked = {k: v for k, v in request.to_dict().items() if k not in SHOT_KEYS}
+    if {k: v for k, v in meta["request"].items() if k not in SHOT_KEYS} != asked:
+        diff = ", ".join(k for k, v in asked.items() if meta["request"].get(k) != v)
         raise StoreError(
             f"{out} was prepped with other options ({diff}); use --force to "
             f"replace it, or -o for another store"
@@ -331,7 +354,8 @@ def prep(
         if store is not None and store.complete:
             damaged = store.first_damaged_frame()
             if damaged is None:
-                return PrepResult(out, "up to date", store.frames_done, [])
+                status, warnings = bring_cuts(store, info, request, progress)
+                return PrepResult(out, status, store.frames_done, warnings)
             store.update_meta(complete=False)  # lost or cut chunks: decode again from there
             store.truncate(damaged)
             status = f"repaired (decoded again from frame {damaged})"
@@ -340,7 +364,7 @@ def prep(
         if on_start:
             on_start(info, sampling, store)
         try:
-            return _fill(movie, store, info, sampling, status, jobs, progress)
+            return _fill(movie, store, info, sampling, status, jobs, progress, request)
         except OSError as exc:  # disk full, a read-only folder: what is written stays valid
             raise StoreError(
                 f"{out}: cannot write the store ({exc.strerror or exc}); the frames written so "
@@ -348,15 +372,17 @@ def prep(
             ) from None
 
 
-def _fill(movie, store: FrameStore, info, sampling, status: str, jobs, progress) -> PrepResult:
+def _fill(movie, store: FrameStore, info, sampling, status, jobs, progress, request) -> PrepResult:
     """Decode into ``store`` (created or resumed) until it is complete."""
     picture = _stored_picture(store)
     sampling = decoded_sampling(sampling, info, picture)
+    detection = request.detection()
+    score = detection is not None
     warnings: list[str] = []
     done_before = store.frames_done
-    report = _decode_parallel(store, info, sampling, picture, jobs, progress, warnings)
+    report = _decode_parallel(store, info, sampling, picture, jobs, progress, warnings, score)
     if report is None:
-        report, seeked = _decode_into(store, info, sampling, picture, progress)
+        report, seeked = _decode_into(store, info, sampling, picture, progress, score)
         if status == "resumed" and done_before and not seeked:
             status = "resumed from the start"
     if store.frames_done == 0:
@@ -364,11 +390,76 @@ def _fill(movie, store: FrameStore, info, sampling, status: str, jobs, progress)
         if status == "created":
             shutil.rmtree(store.path, ignore_errors=True)  # nothing worth keeping
         raise InputError(f"{movie}: no frame could be decoded ({msg})")
+    if detection is not None:
+        set_cuts(store, info, detection)
+    elif sampling.keyframes and request.shots:
+        warnings.append("no shot cuts with --keyframes (only keyframes are decoded)")
     warnings += _finish(store, info, sampling, report)
     return PrepResult(store.path, status, store.frames_done, warnings)
 
 
-def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings):
+def set_cuts(store: FrameStore, info: MovieInfo, detection: ShotDetection) -> np.ndarray:
+    """Pick the cuts from the store's scores (merged and stored again, compacted) and record
+    them with how they were found; returns them."""
+    got = store.scores()
+    times, scores = merge_scores(*got) if got else (np.zeros(0), np.zeros(0))
+    store.set_scores(times, scores)
+    cuts = pick_cuts(times, scores, info.fps, detection)
+    noref = bool(store.meta["picture"].get("noref"))
+    store.set_cuts(
+        cuts,
+        detection.to_dict(
+            frames_scored=len(times),
+            scored="reference frames only (--fast)" if noref else "every decoded frame",
+            fps=info.fps,
+        ),
+    )
+    return cuts
+
+
+def bring_cuts(store: FrameStore, info, request: PrepRequest, progress) -> tuple[str, list[str]]:
+    """A complete store, brought to the request's cut options: cuts added (the film decoded
+    again, the frames untouched) or picked again from the stored scores. (status, warnings)"""
+    detection = request.detection()
+    shots = store.meta.get("shots")
+    if detection is None:
+        if request.shots and store.cuts is None:
+            return "up to date", ["no shot cuts with --keyframes (only keyframes are decoded)"]
+        return "up to date", []
+    if shots is not None and store.scores() is not None:
+        if shots.get("threshold") == detection.threshold:
+            return "up to date", []
+        cuts = set_cuts(store, info, detection)
+        _record_shot_options(store, request)
+        return f"up to date; {len(cuts)} cuts picked again from the stored scores", []
+    picture = _stored_picture(store)
+    sampling = decoded_sampling(Sampling(**store.meta["sampling"]), info, picture)
+    store.set_scores(np.zeros(0), np.zeros(0))
+    decoder = Decoder(info, sampling, picture, score_end=_score_end(sampling))
+    for _ in decoder.batches(store.chunk_frames):
+        if progress:
+            progress(decoder.report.last_time or 0.0, store.frames_done)
+        store.append_scores(*decoder.scores.take_paired())
+    store.append_scores(*decoder.take_scores())
+    if decoder.report.returncode:
+        msg = decoder.report.errors[0]["message"] if decoder.report.errors else "ffmpeg failed"
+        raise InputError(f"{info.path}: could not decode it again for the cuts ({msg})")
+    cuts = set_cuts(store, info, detection)
+    _record_shot_options(store, request)
+    return f"up to date; {len(cuts)} shot cuts added (frames untouched)", []
+
+
+def _record_shot_options(store: FrameStore, request: PrepRequest) -> None:
+    shot_options = {k: v for k, v in request.to_dict().items() if k in SHOT_KEYS}
+    store.update_meta(request={**store.meta["request"], **shot_options})
+
+
+def _score_end(sampling: Sampling) -> float:
+    """Frames before this time are scored for cuts."""
+    return sampling.end if sampling.end is not None else math.inf
+
+
+def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings, score=False):
     """Decode in parallel segments (see segments.py) when that is planned or under way; None when
     a single process should do it (then nothing has been written)."""
     meta = store.meta
@@ -390,7 +481,7 @@ def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings):
         scanned = segments.scan(info, sampling)
     try:
         report = segments.run(
-            store, info, sampling, picture, plan, scanned[0], done, on_progress=progress
+            store, info, sampling, picture, plan, scanned[0], done, progress, score
         )
     except segments.PlanMismatch as exc:
         warnings.append(
@@ -398,6 +489,7 @@ def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings):
         )
         store.update_meta(segments=None, frames_done=0)
         store.truncate(0)
+        store.set_scores(np.zeros(0), np.zeros(0))
         return None
     total = plan[-1].pos + plan[-1].count
     store.update_meta(segments=None, frames_done=total, parallel={"jobs": len(plan)})
@@ -410,7 +502,9 @@ def _decode_into(
     sampling: Sampling,
     picture: Picture,
     progress: Progress | None,
+    score: bool = False,
 ):
+    end = _score_end(sampling) if score else None
     done = store.frames_done
     store.truncate(done)
     if done:
@@ -420,10 +514,11 @@ def _decode_into(
         seek = max(sampling.start, t_last - 1e-3)
         remaining = None if sampling.max_frames is None else sampling.max_frames - done + 1
         resumed = dataclasses.replace(sampling, max_frames=remaining)
-        decoder = Decoder(info, resumed, picture, index_offset=idx_last, seek=seek)
-        if _run_decoder(store, decoder, _Appender(store), progress, (t_last, idx_last, pixels)):
+        decoder = Decoder(info, resumed, picture, index_offset=idx_last, seek=seek, score_end=end)
+        appender = _Appender(store, decoder=decoder)
+        if _run_decoder(store, decoder, appender, progress, (t_last, idx_last, pixels)):
             return decoder.report, True
         store.truncate(done)  # seek was not exact for this file: decode from the start instead
-    decoder = Decoder(info, sampling, picture)
-    _run_decoder(store, decoder, _Appender(store, skip=done), progress)
+    decoder = Decoder(info, sampling, picture, score_end=end)
+    _run_decoder(store, decoder, _Appender(store, skip=done, decoder=decoder), progress)
     return decoder.report, False

@@ -16,6 +16,12 @@ How it stays byte-identical:
 
 Progress is kept per segment in the store's attributes, so an interrupted parallel prep
 resumes each segment from its last written chunk.
+
+Cut scores (when asked): each segment scores its own frames and the next segment's first
+frame (its keyframe), against the frame before it; the next segment cannot score that frame,
+having nothing before it, and the merge keeps the scored entry. So a cut at a boundary is
+found once, as by one process. A segment writes its scores before its frames, and the
+scores of its last frames before its last chunk, so a finished segment has all of them.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import numpy as np
 
 from moviebarcode.decode import Decoder, DecodeReport, Picture, Sampling, is_resume_point
 from moviebarcode.ffmpegbin import ffmpeg_exe
-from moviebarcode.probe import MovieInfo
+from moviebarcode.probe import MovieInfo, frame_interval
 from moviebarcode.store import ChunkBuffer, FrameStore
 
 MIN_SEGMENT_SECONDS = 20.0  # shorter films gain nothing from more processes
@@ -209,6 +215,7 @@ class _SegmentWriter:
 
     def __init__(self, store, seg: Segment, i: int, progress: _Progress, locks, expected, same):
         self.store, self.seg, self.i, self.progress, self.locks = store, seg, i, progress, locks
+        self.decoder: Decoder | None = None  # whose cut scores are written before the frames
         self.expected = expected  # planned times of this segment's kept frames
         self.same = same  # same(times, planned): whether decoded frames are the planned ones
         self.c = store.chunk_frames
@@ -228,7 +235,7 @@ class _SegmentWriter:
                 raise PlanMismatch(f"segment {self.i}: frame times differ from the plan")
             self.buffer.put(frames, times, indices, self.buffer.fill + take)
             frames, times, indices = frames[take:], times[take:], indices[take:]
-            if take == room:
+            if take == room and q + take < end:  # the last chunk waits for the last scores
                 self.flush()
 
     def flush(self) -> None:
@@ -240,6 +247,10 @@ class _SegmentWriter:
         shared = lo < self.seg.pos or hi > self.seg.pos + self.seg.count
         frames, times, indices = self.buffer.take()
         m = len(frames)
+        if self.decoder is not None:
+            scores = self.decoder.take_scores(float(times[-1]))
+            with self.locks["scores"]:
+                self.store.append_scores(*scores)
         with self.locks[chunk] if shared else nullcontext():
             self.store.frames[q0 : q0 + m] = frames
             self.store.array("time")[q0 : q0 + m] = times
@@ -248,20 +259,34 @@ class _SegmentWriter:
         self.progress.advance(self.i, m)
 
 
-def _segment_decoder(store, info, sampling, picture, seg: Segment, done: int):
+def _segment_decoder(store, info, sampling, picture, seg: Segment, done: int, score: bool):
     """The decoder of one segment, and what its first frame must be when it resumes after
-    ``done`` frames (time, index, pixels of the last frame written), else None."""
+    ``done`` frames (time, index, pixels of the last frame written), else None. With
+    ``score``, it scores its frames for cuts, and the next segment's first one."""
     end = seg.t_stop if seg.t_stop is not None else sampling.end
     s = dataclasses.replace(sampling, end=end, max_frames=None)
+    score_end = None
+    if score:
+        last = sampling.end if sampling.end is not None else float("inf")
+        score_end = last if seg.t_stop is None else seg.t_stop + frame_interval(info) / 2
     if done:
         # resume: seek to the last frame written, which must come out first and match
         q = seg.pos + done - 1
         t_last = float(store.group["time"][q])
         verify = (t_last, int(store.group["index"][q]), store.frames[q])
         seek = max(sampling.start, t_last - SEEK_EARLY)
-        return Decoder(info, s, picture, index_offset=verify[1], seek=seek), verify
+        dec = Decoder(info, s, picture, index_offset=verify[1], seek=seek, score_end=score_end)
+        return dec, verify
     seek = None if seg.first == 0 else max(sampling.start, seg.t_first - SEEK_EARLY)
-    dec = Decoder(info, s, picture, index_offset=seg.first, seek=seek, prev_bucket=seg.prev_bucket)
+    dec = Decoder(
+        info,
+        s,
+        picture,
+        index_offset=seg.first,
+        seek=seek,
+        prev_bucket=seg.prev_bucket,
+        score_end=score_end,
+    )
     return dec, None
 
 
@@ -274,16 +299,18 @@ def run(
     times: np.ndarray,
     done: list[int] | None = None,
     on_progress=None,
+    score: bool = False,
 ) -> DecodeReport:
     """Decode every segment in its own ffmpeg process, in parallel, into the store (whose arrays
-    already have the planned length). ``done``: frames already written per segment (resume).
+    already have the planned length). ``done``: frames already written per segment (resume);
+    ``score``: score every decoded frame for cuts too (into the store's scores).
     Raises PlanMismatch if the frames differ from the plan."""
     kept = kept_mask(times, sampling)
     kept_times = times[kept]
     same = _same_bucket(sampling) if picture.noref else _same_time
     done = list(done) if done is not None else [0] * len(segments)
     progress = _Progress(store, segments, done)
-    locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+    locks: defaultdict[int | str, threading.Lock] = defaultdict(threading.Lock)
     reports = [DecodeReport() for _ in segments]
     decoders: list[Decoder | None] = [None] * len(segments)
     stop = threading.Event()
@@ -295,8 +322,9 @@ def run(
         writer = _SegmentWriter(store, seg, i, progress, locks, expected, same)
         if done[i] >= seg.count:
             return
-        dec, verify = _segment_decoder(store, info, sampling, picture, seg, done[i])
+        dec, verify = _segment_decoder(store, info, sampling, picture, seg, done[i], score)
         decoders[i] = dec
+        writer.decoder = dec
         try:
             for batch in dec.batches(store.chunk_frames):
                 if stop.is_set():
@@ -313,6 +341,9 @@ def run(
                         sum(d - s.t_first for d, s in zip(decoded_until, segments, strict=True)),
                         sum(done),
                     )
+            scores = dec.take_scores()  # to the next segment's first frame
+            with locks["scores"]:
+                store.append_scores(*scores)
             writer.flush()
         finally:
             reports[i] = dec.report

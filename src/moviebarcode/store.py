@@ -14,7 +14,8 @@ Layout (``LAYOUT_VERSION`` 2; version 1 stores, which have no cuts, are read too
                            frame of each shot after the first; absent when no cut detection ran
                            (a version 1 store, ``--keyframes``). Attribute ``shots`` says how
                            they were found (detector, threshold, settings, frames scored).
-      shots/               while prepping: each decoding run's cut scores (see ``moviebarcode.shots``)
+      shots/time, shots/score  float64 (d,): the cut score of every decoded frame (what the
+                           cuts were picked from; appended in pieces while prepping)
       results/             the result cache (see ``moviebarcode.cache``)
 
 Frames are written a chunk at a time and ``frames_done`` moves forward only after the chunk is
@@ -44,6 +45,7 @@ READABLE_VERSIONS = (1, 2)
 ATTR = "moviebarcode"
 ARRAYS = ("frames", "time", "index")
 TARGET_CHUNK_BYTES = 8 * 1024 * 1024
+SCORE_CHUNK = 1 << 16  # cut scores per chunk (one per decoded frame): 512 KiB
 
 
 def default_chunk_frames(h: int, w: int) -> int:
@@ -316,6 +318,45 @@ class FrameStore:
         a[...] = cuts
         self.update_meta(shots=shots, layout_version=LAYOUT_VERSION)
 
+    def append_scores(self, times: np.ndarray, scores: np.ndarray) -> None:
+        """Append cut scores (see ``moviebarcode.cutdetect``) of decoded frames, in any order:
+        pieces overlap after a resume, and :func:`~moviebarcode.cutdetect.merge_scores` sorts
+        them. An append cut short leaves NaN times, which are dropped."""
+        if not len(times):
+            return
+        if "shots" not in self.group:
+            g = self.group.create_group("shots")
+            for name in ("time", "score"):
+                g.create_array(
+                    name,
+                    shape=(0,),
+                    chunks=(SCORE_CHUNK,),
+                    dtype="float64",
+                    compressors=None,
+                    fill_value=float("nan"),
+                    dimension_names=["decoded_frame"],
+                )
+        g = self.group["shots"]
+        n0 = g["time"].shape[0]
+        n1 = n0 + len(times)
+        for name, values in (("score", scores), ("time", times)):
+            g[name].resize((n1,))
+            g[name][n0:n1] = np.asarray(values, np.float64)
+
+    def scores(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(times, scores) of every scored frame as appended, or None when none were."""
+        if "shots" not in self.group:
+            return None
+        g = self.group["shots"]
+        n = min(g["time"].shape[0], g["score"].shape[0])
+        return g["time"][:n], g["score"][:n]
+
+    def set_scores(self, times: np.ndarray, scores: np.ndarray) -> None:
+        """Replace the scores (with a merged, sorted copy of them; empty to clear)."""
+        if "shots" in self.group:
+            del self.group["shots"]
+        self.append_scores(times, scores)
+
     @property
     def frame_shape(self) -> tuple[int, int]:
         return tuple(self.frames.shape[1:3])
@@ -477,8 +518,36 @@ class FrameStore:
             "decode errors": f"truncated at {hms(decode['truncated_at'])}"
             if decode.get("truncated_at")
             else decode.get("error_count", 0),
+            "shots": self._shots(),
             "layout": meta["layout_version"],
         }
+
+    def shot_lengths(self) -> np.ndarray | None:
+        """Each shot's length in seconds, from the first sampled frame's time to the end of
+        the last decoded frame; None without cuts."""
+        cuts = self.cuts
+        n = self.frames_done
+        if cuts is None or not n or not self.complete:
+            return None
+        t = self.array("time")
+        start, last = float(t[0]), float(t[n - 1])
+        decode = self.meta.get("decode") or {}
+        fps = (self.meta.get("probe") or {}).get("fps")
+        end = max(last, decode.get("last_decoded_time") or last) + (1 / fps if fps else 0.0)
+        edges = np.concatenate([[start], cuts[(cuts > start) & (cuts < end)], [end]])
+        return np.diff(edges)
+
+    def _shots(self) -> str:
+        shots = self.meta.get("shots")
+        lengths = self.shot_lengths()
+        if shots is None or lengths is None:
+            if self.meta["sampling"].get("keyframes"):
+                return "none (a --keyframes store: only keyframes were decoded)"
+            return "no cuts recorded (`prep --shots` adds them)"
+        return (
+            f"{len(lengths)}, median {np.median(lengths):.1f} s (threshold "
+            f"{shots['threshold']:g}, {shots.get('scored', 'every decoded frame')})"
+        )
 
     def _covers(self) -> str:
         segments = self.meta.get("segments")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -9,7 +10,10 @@ from tqdm import tqdm
 
 from moviebarcode.cli import options
 from moviebarcode.cli._common import apply, friendly_errors, show_progress, warn
+from moviebarcode.errors import InputError
+from moviebarcode.prep import SHOT_KEYS, PrepRequest
 from moviebarcode.prep import prep as run_prep
+from moviebarcode.store import FrameStore, is_store
 
 
 class _PrepBar:
@@ -53,8 +57,28 @@ class _PrepBar:
             self.bar.close()
 
 
+def _store_film(store: Path, output: Path | None, request: PrepRequest):
+    """(film, store, request) for a STORE given in place of a MOVIE: its own film and prep
+    options, with the cut options as given; InputError when its film is not there."""
+    if output is not None and output.resolve() != store.resolve():
+        raise InputError(f"{store} is a store: give a movie to prep into {output}")
+    meta = FrameStore.open(store).meta
+    film = Path(meta["source"]["path"])
+    if not film.is_file():
+        raise InputError(
+            f"{store} was prepped from {film}, which is not there; give the film: "
+            f"moviebarcode prep MOVIE -o {store}"
+        )
+    shot_options = {k: getattr(request, k) for k in SHOT_KEYS}
+    fields = {f.name for f in dataclasses.fields(PrepRequest)}
+    stored = {k: v for k, v in meta["request"].items() if k in fields}
+    if stored.get("size") is not None:
+        stored["size"] = tuple(stored["size"])
+    return film, store, PrepRequest(**{**stored, **shot_options})
+
+
 @click.command()
-@click.argument("movie", type=click.Path(path_type=Path))
+@click.argument("movie", type=click.Path(path_type=Path), metavar="MOVIE|STORE")
 @click.option(
     "-o",
     "--output",
@@ -79,9 +103,13 @@ def prep(movie, output, jobs, force, quiet, **params):
     Frames are sampled, cropped and scaled inside ffmpeg's filter graph and written chunk by
     chunk, so memory stays small whatever the film's length. An interrupted prep leaves an
     incomplete store; running the same command again resumes it. Running it on a complete,
-    up-to-date store does nothing.
+    up-to-date store does nothing, but for the shot cuts: it adds them where they are missing,
+    or picks them again for another --cut-threshold. A STORE in place of the MOVIE stands for
+    its own film and options.
     """
     request = options.prep_request(params)
+    if is_store(movie):  # a store given for its film: brought to these cut options
+        movie, output, request = _store_film(Path(movie), output, request)
     bar = _PrepBar(Path(movie), show_progress(quiet))
     try:
         result = run_prep(

@@ -1,0 +1,236 @@
+"""Shot cuts: the detector against PySceneDetect (the field's reference), and prep finding
+them while it decodes, the same way in one process, in parallel segments and on resuming."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import DATA, decoded_times
+from moviebarcode import segments
+from moviebarcode.cutdetect import ShotDetection, content_scores, hsv, merge_scores, pick_cuts
+from moviebarcode.decode import Sampling
+from moviebarcode.prep import PrepRequest, prep
+from moviebarcode.probe import probe
+from moviebarcode.store import FrameStore
+
+cv2 = pytest.importorskip("cv2")
+scenedetect = pytest.importorskip("scenedetect")
+
+
+def cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "moviebarcode", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def cut_frames(store: FrameStore, clip) -> np.ndarray:
+    """The store's cuts as frame numbers of the clip (by ffmpeg's own timestamps)."""
+    times = decoded_times(clip)
+    idx = np.searchsorted(times, store.cuts - 1e-6)
+    assert np.allclose(times[idx], store.cuts, atol=1e-6)  # every cut is a frame's time
+    return idx
+
+
+def test_hsv_is_opencvs():
+    rng = np.random.default_rng(0)
+    px = rng.integers(0, 256, (20000, 1, 3), dtype=np.uint8)
+    px[:50] = px[:50, :, :1]  # greys: no hue, no saturation
+    assert np.array_equal(hsv(px), cv2.cvtColor(px, cv2.COLOR_RGB2HSV))
+
+
+def test_score_is_the_mean_hsv_difference():
+    rng = np.random.default_rng(1)
+    f = rng.integers(0, 256, (3, 9, 16, 3), dtype=np.uint8)
+    s = content_scores(f[1:], before=f[0])
+    h = [cv2.cvtColor(x, cv2.COLOR_RGB2HSV).astype(float) for x in f]
+    assert np.allclose(s, [np.abs(h[1] - h[0]).mean(), np.abs(h[2] - h[1]).mean()])
+    assert np.isnan(content_scores(f)[0])
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_cut_picking_is_pyscenedetects_flash_filter(seed):
+    """Any pattern of frames above the threshold gives PySceneDetect's cuts (FlashFilter,
+    MERGE mode, its default), frame for frame."""
+    from scenedetect import FrameTimecode
+    from scenedetect.detector import FlashFilter
+
+    rng = np.random.default_rng(seed)
+    n, min_len = int(rng.integers(1, 400)), int(rng.integers(0, 20))
+    above = rng.random(n) < rng.uniform(0.01, 0.4)
+    ff = FlashFilter(FlashFilter.Mode.MERGE, min_len)
+    want = [c.frame_num for i in range(n) for c in ff.filter(FrameTimecode(i, fps=24.0), above[i])]
+    scores = np.where(above, 30.0, 10.0)
+    got = pick_cuts(np.arange(n) / 24, scores, 24.0, ShotDetection(min_shot_frames=min_len))
+    assert np.round(got * 24).astype(int).tolist() == want
+
+
+def test_merge_scores_keeps_one_scored_entry_per_frame():
+    t = np.array([0.0, 0.04, 0.08, 0.08, 0.12, np.nan, 0.04])
+    s = np.array([np.nan, 1.0, np.nan, 5.0, 2.0, 9.0, 1.0])
+    mt, ms = merge_scores(t, s)
+    assert mt.tolist() == [0.0, 0.04, 0.08, 0.12]
+    assert np.array_equal(ms, [np.nan, 1.0, 5.0, 2.0], equal_nan=True)
+
+
+def test_synthetic_clip_cuts_are_exact(cut_clip, tmp_path):
+    clip, cuts = cut_clip
+    prep(clip, PrepRequest(), output=tmp_path / "one.zarr", jobs=1)
+    store = FrameStore.open(tmp_path / "one.zarr")
+    assert cut_frames(store, clip).tolist() == cuts.tolist()
+    shots = store.meta["shots"]
+    assert shots["threshold"] == 27 and shots["frames_scored"] == len(decoded_times(clip))
+
+
+def test_segments_find_the_same_cuts_and_a_boundary_cut_once(cut_clip, tmp_path):
+    """Two segments meet at a cut (the clip's keyframes are its cuts): it is found once,
+    and every frame has exactly one score, the one a single process gives it."""
+    clip, cuts = cut_clip
+    info = probe(clip)
+    plan = segments.plan(info, Sampling(every=24), 2)
+    assert plan is not None and len(plan) == 2
+    assert plan[1].first in cuts  # the boundary is a cut
+    prep(clip, PrepRequest(), output=tmp_path / "one.zarr", jobs=1)
+    prep(clip, PrepRequest(), output=tmp_path / "two.zarr", jobs=2)
+    one, two = FrameStore.open(tmp_path / "one.zarr"), FrameStore.open(tmp_path / "two.zarr")
+    assert two.meta.get("parallel") == {"jobs": 2}
+    assert cut_frames(two, clip).tolist() == cuts.tolist()
+    t1, s1 = one.scores()
+    t2, s2 = two.scores()
+    assert np.array_equal(t1, t2) and np.array_equal(s1, s2, equal_nan=True)
+    assert np.isnan(s2).sum() == 1  # only the very first frame has nothing before it
+
+
+def test_fast_scores_reference_frames_only(cut_clip, tmp_path):
+    """--fast decodes reference frames only: fewer frames scored, and here (every cut is a
+    keyframe) the same cuts, in one process and in segments."""
+    clip, cuts = cut_clip
+    for jobs in (1, 2):
+        prep(clip, PrepRequest(fast=True), output=tmp_path / f"f{jobs}.zarr", jobs=jobs)
+        store = FrameStore.open(tmp_path / f"f{jobs}.zarr")
+        assert cut_frames(store, clip).tolist() == cuts.tolist()
+        assert store.meta["shots"]["frames_scored"] < len(decoded_times(clip))
+        assert "reference frames" in store.meta["shots"]["scored"]
+
+
+def _reference_cuts(clip) -> list[int]:
+    from scenedetect import ContentDetector, SceneManager, open_video
+
+    video = open_video(str(clip))
+    manager = SceneManager()
+    manager.add_detector(ContentDetector())
+    manager.detect_scenes(video)
+    return [scene[0].frame_num for scene in manager.get_scene_list()][1:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bbb_trailer_h264.mp4",
+        "bbb_excerpt_mpeg4.mkv",
+        "oa4_launch_vp8.webm",
+        "shepard_calais_1906_theora.ogv",
+    ],
+)
+def test_real_clips_agree_with_pyscenedetect(name, tmp_path):
+    """At least 90% of PySceneDetect's ContentDetector cuts found within 1 frame, at most
+    10% extra (none where it finds none)."""
+    clip = DATA / name
+    want = _reference_cuts(clip)
+    prep(clip, PrepRequest(), output=tmp_path / "s.zarr")
+    got = cut_frames(FrameStore.open(tmp_path / "s.zarr"), clip).tolist()
+    found = sum(any(abs(g - w) <= 1 for g in got) for w in want)
+    extra = sum(not any(abs(g - w) <= 1 for w in want) for g in got)
+    assert found >= 0.9 * len(want), (got, want)
+    assert extra <= 0.1 * len(want), (got, want)
+
+
+def test_keyframes_store_has_no_cuts_and_says_so(clips, tmp_path):
+    r = cli("prep", clips["colours"], "-o", tmp_path / "k.zarr", "--keyframes")
+    assert r.returncode == 0, r.stderr
+    assert "no shot cuts with --keyframes" in r.stderr
+    assert FrameStore.open(tmp_path / "k.zarr").cuts is None
+    info = cli("info", tmp_path / "k.zarr").stdout
+    assert "--keyframes store" in info
+
+
+def test_info_shows_shots_and_median_length(clips, tmp_path):
+    out = tmp_path / "c.zarr"
+    assert cli("prep", clips["colours"], "-o", out, "-q").returncode == 0
+    store = FrameStore.open(out)
+    assert len(store.cuts) == 3  # four 2-second colours
+    data = json.loads(cli("info", out, "--json").stdout)
+    assert data["shots"].startswith("4, median 2.0 s")
+
+
+def _make_old(store_path) -> None:
+    """Turn a store into what a version 1 prep left: no cuts, no scores, no shot options."""
+    import zarr
+
+    g = zarr.open_group(store_path, mode="r+")
+    meta = dict(g.attrs["moviebarcode"])
+    for key in ("cuts", "shots"):
+        if key in g:
+            del g[key]
+    meta.pop("shots", None)
+    meta["layout_version"] = 1
+    meta["request"] = {
+        k: v for k, v in meta["request"].items() if k not in ("shots", "cut_threshold")
+    }
+    g.attrs["moviebarcode"] = meta
+
+
+def test_prep_shots_adds_cuts_to_an_old_store_without_touching_frames(cut_clip, tmp_path):
+    clip, cuts = cut_clip
+    out = tmp_path / "old.zarr"
+    prep(clip, PrepRequest(), output=out, jobs=1)
+    _make_old(out)
+    old = FrameStore.open(out)
+    assert old.cuts is None and old.meta["layout_version"] == 1
+    frames = old.frames[...]
+    mtimes = sorted(p.stat().st_mtime_ns for p in (out / "frames").rglob("*") if p.is_file())
+    r = cli("prep", "--shots", out)  # the store stands for its own film and options
+    assert r.returncode == 0, r.stderr
+    assert "shot cuts added" in r.stdout
+    new = FrameStore.open(out)
+    assert cut_frames(new, clip).tolist() == cuts.tolist()
+    assert new.meta["layout_version"] == 2
+    assert np.array_equal(new.frames[...], frames)
+    assert (
+        sorted(p.stat().st_mtime_ns for p in (out / "frames").rglob("*") if p.is_file()) == mtimes
+    )
+
+
+def test_another_threshold_picks_again_from_stored_scores(cut_clip, tmp_path):
+    clip, cuts = cut_clip
+    out = tmp_path / "s.zarr"
+    prep(clip, PrepRequest(), output=out, jobs=1)
+    times, scores = FrameStore.open(out).scores()
+    # halfway up the cuts' own scores: some cuts stay, some go
+    high = float(np.median(scores[np.isin(times, FrameStore.open(out).cuts)]))
+    r = prep(clip, PrepRequest(cut_threshold=high), output=out)
+    assert "picked again" in r.status
+    store = FrameStore.open(out)
+    assert store.meta["shots"]["threshold"] == high
+    assert np.array_equal(store.cuts, pick_cuts(times, scores, 25.0, ShotDetection(high)))
+    assert 0 < len(store.cuts) < len(cuts)
+
+
+def test_prep_shots_on_a_store_whose_film_is_gone(clips, tmp_path):
+    film = tmp_path / "film.mp4"
+    film.write_bytes(clips["colours"].read_bytes())
+    out = tmp_path / "s.zarr"
+    assert cli("prep", film, "-o", out, "--no-shots", "-q").returncode == 0
+    film.unlink()
+    r = cli("prep", "--shots", out)
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "which is not there" in lines[0] and "Traceback" not in r.stderr
