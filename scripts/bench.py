@@ -154,6 +154,65 @@ def bench_prep(args) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_shots(args) -> None:
+    """prep with cut detection against prep without it, in alternating rounds; with
+    --reference, the cuts against PySceneDetect's on the same film."""
+    movie = Path(args.movie)
+    info = probe(movie)
+    work = Path(tempfile.mkdtemp(prefix="mb-shots-"))
+    variants = [("default", {}), ("--fast", {"fast": True})]
+    times = {(v, shots): [] for v, _ in variants for shots in (False, True)}
+    try:
+        for _ in range(args.repeat):
+            for name, extra in variants:
+                for shots in (False, True):
+                    out = work / f"{name}-{shots}.zarr"
+                    req = PrepRequest(every=args.every, shots=shots, **extra)
+                    t0 = time.perf_counter()
+                    prep(movie, req, output=out, jobs=args.jobs, force=True)
+                    times[(name, shots)].append(time.perf_counter() - t0)
+        rows = []
+        for name, _ in variants:
+            off, on = (statistics.median(times[(name, x)]) for x in (False, True))
+            store = FrameStore.open(work / f"{name}-True.zarr")
+            rows.append([f"prep {name}", f"{off:.2f}", f"{on:.2f}", f"{on / off:.3f}x",
+                         str(len(store.cuts)), str(store.meta["shots"]["frames_scored"])])
+        print(f"\n{movie.name}: {info.codec} {info.width}x{info.height} {info.fps} fps, "
+              f"{info.duration:.1f} s, --every {args.every}, --jobs {args.jobs or 'auto'}; "
+              f"median of {args.repeat} alternating round(s)\n")
+        print(table(["", "no cuts s", "with cuts s", "ratio", "cuts", "frames scored"], rows))
+        if args.reference:
+            for name, _ in variants:
+                store = FrameStore.open(work / f"{name}-True.zarr")
+                shot_reference(movie, store, info.fps, name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def shot_reference(movie: Path, store, fps: float, name: str) -> None:
+    """Our cuts against PySceneDetect's ContentDetector and AdaptiveDetector: recall and
+    precision within one frame."""
+    from scenedetect import AdaptiveDetector, ContentDetector, SceneManager, open_video
+
+    ours = np.round(store.cuts * fps).astype(int)
+    rows = []
+    for detector in (ContentDetector, AdaptiveDetector):
+        video = open_video(str(movie))
+        manager = SceneManager()
+        manager.add_detector(detector())
+        t0 = time.perf_counter()
+        manager.detect_scenes(video)
+        seconds = time.perf_counter() - t0
+        ref = np.array([s[0].frame_num for s in manager.get_scene_list()][1:], int)
+        hit = sum(bool(len(ours)) and np.abs(ours - r).min() <= 1 for r in ref)
+        good = sum(bool(len(ref)) and np.abs(ref - c).min() <= 1 for c in ours)
+        rows.append([detector.__name__, str(len(ref)), str(len(ours)),
+                     f"{hit / max(1, len(ref)):.3f}", f"{good / max(1, len(ours)):.3f}",
+                     f"{seconds:.1f}"])
+    print(f"\nour cuts (prep {name}) against PySceneDetect, within 1 frame\n")
+    print(table(["reference", "its cuts", "ours", "recall", "precision", "its seconds"], rows))
+
+
 CLUSTER_IN_A_CHILD = r"""
 import sys, time
 import numpy as np
@@ -479,6 +538,14 @@ def main() -> None:
     p.add_argument("--every", type=int, default=24)
     p.add_argument("--repeat", type=int, default=3)
     p.set_defaults(fn=bench_prep)
+    sh = sub.add_parser("shots", help="prep with cut detection vs without it")
+    sh.add_argument("movie")
+    sh.add_argument("--every", type=int, default=24)
+    sh.add_argument("--jobs", type=int, help="prep --jobs [default: the machine's cores]")
+    sh.add_argument("--repeat", type=int, default=3)
+    sh.add_argument("--reference", action="store_true",
+                    help="also compare the cuts with PySceneDetect's (slow: it decodes again)")
+    sh.set_defaults(fn=bench_shots)
     r = sub.add_parser("render", help="the original sklearn method vs our engines")
     r.add_argument("store", help="a store, or a movie to prep at --size and --every first")
     r.add_argument("--size", metavar="WxH", help="with a movie: the frame size [160x90]")

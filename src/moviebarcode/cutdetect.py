@@ -22,39 +22,46 @@ _SHIFT = 12
 
 def _table(scale: int) -> np.ndarray:
     i = np.arange(256, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        t = np.where(i > 0, np.round(scale * (1 << _SHIFT) / np.maximum(i, 1)), 0)
-    return t.astype(np.int64)
+    t = np.round(scale * (1 << _SHIFT) / np.maximum(i, 1))
+    return np.where(i > 0, t, 0).astype(np.int32)
 
 
 _SDIV = _table(255)  # OpenCV's sdiv_table: (255 << 12) / v
 _HDIV = _table(30)  # hdiv_table180: (180 << 12) / (6 * diff)
 
 
-def hsv(frames: np.ndarray) -> np.ndarray:
-    """OpenCV's ``COLOR_RGB2HSV`` for uint8 RGB, bit for bit: H 0..179, S and V 0..255.
+def hsv_planes(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OpenCV's ``COLOR_RGB2HSV`` for uint8 RGB, bit for bit, as three int32 planes: H
+    0..179, S and V 0..255, each of shape ``(n, pixels)``.
 
     Parameters
     ----------
-    frames : ndarray of uint8, shape (..., 3)
+    frames : ndarray of uint8, shape (n, ..., 3)
         RGB pixels.
-
-    Returns
-    -------
-    ndarray of uint8, shape (..., 3)
     """
-    rgb = frames.astype(np.int64)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    v = rgb.max(axis=-1)
-    diff = v - rgb.min(axis=-1)
+    x = frames.reshape(len(frames), -1, 3)
+    r, g, b = (x[..., c].astype(np.int32) for c in range(3))
+    v = np.maximum(np.maximum(r, g), b)
+    diff = v - np.minimum(np.minimum(r, g), b)
     half = 1 << (_SHIFT - 1)
-    s = (diff * _SDIV[v] + half) >> _SHIFT
-    vr = v == r
-    vg = (v == g) & ~vr
-    h = np.where(vr, g - b, np.where(vg, b - r + 2 * diff, r - g + 4 * diff))
-    h = (h * _HDIV[diff] + half) >> _SHIFT
-    h = np.where(h < 0, h + 180, h)
-    return np.stack([h, s, v], axis=-1).astype(np.uint8)
+    s = _SDIV.take(v)
+    s *= diff
+    s += half
+    s >>= _SHIFT
+    h = r - g + 4 * diff  # where blue is the largest
+    np.copyto(h, b - r + 2 * diff, where=v == g)
+    np.copyto(h, g - b, where=v == r)  # red wins ties, then green, as in OpenCV
+    h *= _HDIV.take(diff)
+    h += half
+    h >>= _SHIFT
+    h += 180 * (h < 0)
+    return h, s, v
+
+
+def hsv(frames: np.ndarray) -> np.ndarray:
+    """:func:`hsv_planes` as an image: uint8, the shape of ``frames``."""
+    planes = hsv_planes(frames.reshape(-1, 1, 3) if frames.ndim < 2 else frames)
+    return np.stack(planes, axis=-1).astype(np.uint8).reshape(frames.shape)
 
 
 def content_scores(small: np.ndarray, before: np.ndarray | None = None) -> np.ndarray:
@@ -71,15 +78,15 @@ def content_scores(small: np.ndarray, before: np.ndarray | None = None) -> np.nd
     -------
     ndarray of float64, shape (n,)
     """
-    x = hsv(small).astype(np.int16)
-    n = len(x)
-    out = np.full(n, np.nan)
-    if n > 1:
-        out[1:] = np.abs(x[1:] - x[:-1]).mean(axis=(1, 2, 3), dtype=np.float64)
-    if before is not None and n:
-        b = hsv(before).astype(np.int16)
-        out[0] = np.abs(x[0] - b).mean(dtype=np.float64)
-    return out
+    if not len(small):
+        return np.zeros(0)
+    if before is not None:
+        small = np.concatenate([before[None], small])
+    total = np.zeros(len(small) - 1)
+    for plane in hsv_planes(small):
+        total += np.abs(np.diff(plane, axis=0)).sum(axis=1)
+    scores = total / small[0].size  # the mean over pixels and the three channels
+    return scores if before is not None else np.concatenate([[np.nan], scores])
 
 
 @dataclass(frozen=True)
