@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 import threadpoolctl
 
+from moviebarcode._xp import get_xp
 from moviebarcode.alloc import keep_freed_memory
 from moviebarcode.errors import MoviebarcodeError
 from moviebarcode.kmeans import KMeansConfig, KMeansResult, batched_kmeans, weighted_kmeans
@@ -295,8 +296,10 @@ def _frame_by_frame(x: Array, k: int, fit_frame: Callable[[Array], Any]) -> KMea
 def _weighted_set_by_set(x: Array, w: Array, k: int, fit_set: Callable) -> KMeansResult:
     """Fit each weighted point set of ``x`` (S, N, 3), weights ``w`` (S, N), alone with
     ``fit_set(points, weights)`` (a fitted scikit-learn-style ``KMeans``), its weight-0
-    points left out; shares are of the set's weight, inertia weighted."""
+    points left out (a set of fewer than ``k`` points gets weight-0 copies of its first, as
+    these libraries need ``k`` points); shares are of the set's weight, inertia weighted."""
     n_sets = x.shape[0]
+    xp = get_xp(x)
     centres = np.zeros((n_sets, k, 3), dtype=np.float32)
     shares = np.zeros((n_sets, k), dtype=np.float32)
     inertia = np.zeros(n_sets, dtype=np.float64)
@@ -304,6 +307,11 @@ def _weighted_set_by_set(x: Array, w: Array, k: int, fit_set: Callable) -> KMean
     for i in range(n_sets):
         keep = w[i] > 0
         pts, weight = x[i][keep], w[i][keep]
+        m = len(pts)
+        if m < k:
+            rows = np.where(np.arange(k) < m, np.arange(k), 0)
+            real = xp.asarray(np.arange(k) < m, dtype=weight.dtype)
+            pts, weight = pts[rows], weight[rows] * real
         km = fit_set(pts, weight)
         labels = np.asarray(km.labels_).astype(np.int64)
         host_w = np.asarray(weight.get() if hasattr(weight, "get") else weight, np.float64)
