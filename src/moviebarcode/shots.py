@@ -130,8 +130,8 @@ def covered_end(store: FrameStore) -> float:
 def no_cuts_message(store: FrameStore) -> str:
     """The one line for a store without cuts."""
     return (
-        f"{store.path} has no shot cuts (prepped before cut detection, or with --keyframes); "
-        f"run `moviebarcode prep --shots MOVIE -o {store.path}` to add them"
+        f"{store.path} has no shot cuts (prepped before cut detection, with --no-shots or "
+        f"--keyframes); run `moviebarcode prep --shots MOVIE -o {store.path}` to add them"
     )
 
 
