@@ -142,7 +142,8 @@ class ClusterParams:
 @dataclass
 class Clusters:
     """A clustering of every frame: centres (n, k, 3) float32 sRGB 0..255, shares (n, k)
-    float32, inertia (n,) float64 in the clustering space, and how it was obtained."""
+    float32, inertia (n,) float64 in the clustering space, and how it was obtained. (By
+    shot, ``moviebarcode.shotcluster``: one row per shot that holds a sampled frame.)"""
 
     centres: np.ndarray
     shares: np.ndarray
