@@ -157,6 +157,7 @@ def test_keyframes_store_has_no_cuts_and_says_so(clips, tmp_path):
     r = cli("prep", clips["colours"], "-o", tmp_path / "k.zarr", "--keyframes")
     assert r.returncode == 0, r.stderr
     assert "no shot cuts with --keyframes" in r.stderr
+    assert "truncated" not in r.stderr  # its last keyframe is not the end of the film
     assert FrameStore.open(tmp_path / "k.zarr").cuts is None
     info = cli("info", tmp_path / "k.zarr").stdout
     assert "--keyframes store" in info

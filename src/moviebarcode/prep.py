@@ -309,6 +309,7 @@ def _finish(store: FrameStore, info: MovieInfo, sampling: Sampling, report) -> l
         expected_end is not None
         and last is not None
         and last < expected_end - max(1.0, 3 * frame_interval(info))
+        and not _last_keyframe(info, sampling, last)
     ):
         decode_meta["truncated_at"] = last
         warnings.append(
@@ -324,6 +325,15 @@ def _finish(store: FrameStore, info: MovieInfo, sampling: Sampling, report) -> l
         )
     store.mark_complete(decode=decode_meta, frames=n)
     return warnings
+
+
+def _last_keyframe(info: MovieInfo, sampling: Sampling, last: float) -> bool:
+    """With ``--keyframes``, whether ``last`` is the film's last keyframe (from a cheap
+    demux-only scan): decoding then ended where it should, however far from the end."""
+    if not sampling.keyframes:
+        return False
+    times, keys = segments.scan(info, sampling)
+    return bool(keys.any()) and float(times[keys][-1]) <= last + 1e-6
 
 
 def prep(

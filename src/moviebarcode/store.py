@@ -518,36 +518,8 @@ class FrameStore:
             "decode errors": f"truncated at {hms(decode['truncated_at'])}"
             if decode.get("truncated_at")
             else decode.get("error_count", 0),
-            "shots": self._shots(),
             "layout": meta["layout_version"],
         }
-
-    def shot_lengths(self) -> np.ndarray | None:
-        """Each shot's length in seconds, from the first sampled frame's time to the end of
-        the last decoded frame; None without cuts."""
-        cuts = self.cuts
-        n = self.frames_done
-        if cuts is None or not n or not self.complete:
-            return None
-        t = self.array("time")
-        start, last = float(t[0]), float(t[n - 1])
-        decode = self.meta.get("decode") or {}
-        fps = (self.meta.get("probe") or {}).get("fps")
-        end = max(last, decode.get("last_decoded_time") or last) + (1 / fps if fps else 0.0)
-        edges = np.concatenate([[start], cuts[(cuts > start) & (cuts < end)], [end]])
-        return np.diff(edges)
-
-    def _shots(self) -> str:
-        shots = self.meta.get("shots")
-        lengths = self.shot_lengths()
-        if shots is None or lengths is None:
-            if self.meta["sampling"].get("keyframes"):
-                return "none (a --keyframes store: only keyframes were decoded)"
-            return "no cuts recorded (`prep --shots` adds them)"
-        return (
-            f"{len(lengths)}, median {np.median(lengths):.1f} s (threshold "
-            f"{shots['threshold']:g}, {shots.get('scored', 'every decoded frame')})"
-        )
 
     def _covers(self) -> str:
         segments = self.meta.get("segments")

@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 
 from moviebarcode._fmt import hms
 from moviebarcode.cache import ResultCache
 from moviebarcode.cli._common import friendly_errors
 from moviebarcode.errors import StoreError
 from moviebarcode.probe import probe
+from moviebarcode.shots import shots_of
 from moviebarcode.store import FrameStore, first_of
 
 
@@ -29,6 +31,22 @@ def _movie_lines(m: dict) -> list[str]:
         f"frame rate: {m['fps'] or '?'} fps",
         f"duration:   {hms(m['duration'])} ({m['duration']} s)",
     ]
+
+
+def _shots_line(store: FrameStore) -> str:
+    """How many shots, how long, how they were found; or why there are none."""
+    shots = store.meta.get("shots")
+    if store.cuts is None or shots is None:
+        if store.meta["sampling"].get("keyframes"):
+            return "none (a --keyframes store: only keyframes were decoded)"
+        return "no cuts recorded (`prep --shots` adds them)"
+    if not store.complete or not store.frames_done:
+        return f"{len(store.cuts)} cuts"
+    lengths = shots_of(store).durations
+    return (
+        f"{len(lengths)}, median {np.median(lengths):.1f} s (threshold "
+        f"{shots['threshold']:g}, {shots.get('scored', 'every decoded frame')})"
+    )
 
 
 def _store_lines(data: dict) -> list[str]:
@@ -62,7 +80,10 @@ def info(path, as_json, check):
     """Show what a frame store (or a movie file) holds."""
     if path.is_dir() or path.suffix == ".zarr":
         store = FrameStore.open(path)
-        data = {**store.summary(), "results": ResultCache(store).list()}
+        summary = store.summary()
+        layout = summary.pop("layout")
+        data = {**summary, "shots": _shots_line(store), "layout": layout}
+        data["results"] = ResultCache(store).list()
         if check:
             data["check"] = _check(store)
         lines = _store_lines(data)
