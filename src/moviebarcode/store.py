@@ -45,7 +45,7 @@ READABLE_VERSIONS = (1, 2)
 ATTR = "moviebarcode"
 ARRAYS = ("frames", "time", "index")
 TARGET_CHUNK_BYTES = 8 * 1024 * 1024
-SCORE_CHUNK = 1 << 16  # cut scores per chunk (one per decoded frame): 512 KiB
+SCORE_CHUNK = 4096  # cut scores per chunk (one per decoded frame): 32 KiB
 
 
 def default_chunk_frames(h: int, w: int) -> int:

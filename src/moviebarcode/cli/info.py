@@ -40,8 +40,8 @@ def _shots_line(store: FrameStore) -> str:
         if store.meta["sampling"].get("keyframes"):
             return "none (a --keyframes store: only keyframes were decoded)"
         return "no cuts recorded (`prep --shots` adds them)"
-    if not store.complete or not store.frames_done:
-        return f"{len(store.cuts)} cuts"
+    if not store.complete or not store.frames_done or store.damage():
+        return f"{len(store.cuts)} cuts"  # no frame times to measure the shots with
     lengths = shots_of(store).durations
     return (
         f"{len(lengths)}, median {np.median(lengths):.1f} s (threshold "
