@@ -28,6 +28,8 @@ CropChoice = Literal["auto", "none"]
 Tonemap = Literal["auto", "on", "off"]
 Compressor = Literal["none", "zstd"]
 Hwaccel = Literal["auto", "none", "cuda"]
+ThumbFormat = Literal["webp", "jpeg"]
+"""The image format of the view page's thumbnails (``moviebarcode.view``)."""
 
 
 def values(choice: object) -> tuple[str, ...]:

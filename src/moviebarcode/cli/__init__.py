@@ -13,7 +13,7 @@ import sys
 import click
 
 from moviebarcode import __version__
-from moviebarcode.cli import batch, info, prep, render
+from moviebarcode.cli import batch, info, prep, render, view
 from moviebarcode.cli._common import EXIT_INTERRUPTED, EXIT_USAGE, fail
 from moviebarcode.ffmpegbin import set_ffmpeg
 
@@ -34,6 +34,7 @@ def cli(ffmpeg_path: str | None) -> None:
     \\b
       moviebarcode prep movie.mkv            decode once into cache/movie.zarr
       moviebarcode render cache/movie.zarr   cluster the cached frames, write the barcode PNG
+      moviebarcode view cache/movie.zarr     an interactive page of the barcode, one HTML file
       moviebarcode info cache/movie.zarr     what a store (or a movie) holds
 
     Rendering again with another k or mode never decodes the movie again.
@@ -42,7 +43,7 @@ def cli(ffmpeg_path: str | None) -> None:
         set_ffmpeg(ffmpeg_path)
 
 
-for _command in (prep.prep, render.render, info.info, batch.batch):
+for _command in (prep.prep, render.render, view.view, info.info, batch.batch):
     cli.add_command(_command)
 
 
