@@ -235,3 +235,45 @@ def test_prep_shots_on_a_store_whose_film_is_gone(clips, tmp_path):
     assert r.returncode != 0
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "which is not there" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_score_reader_scores_every_frame_however_the_pipe_delivers_them():
+    """Frames arriving in odd pieces, with pauses, are all scored, in order, as one call
+    over all of them scores them; and a waiter gets them up to a time."""
+    import os
+    import threading
+    import time
+
+    from moviebarcode.cutdetect import SMALL
+    from moviebarcode.scorepipe import ScoreLog, ScoreReader
+
+    w, h = SMALL
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (300, h, w, 3), dtype=np.uint8)
+    data = frames.tobytes()
+    r, wfd = os.pipe()
+    log = ScoreLog()
+    reader = ScoreReader(os.fdopen(r, "rb", buffering=0), log)
+    reader.start()
+
+    def write():
+        pos = 0
+        while pos < len(data):
+            piece = int(rng.integers(1, 5 * w * h * 3))
+            os.write(wfd, data[pos : pos + piece])
+            pos += piece
+            if piece % 7 == 0:
+                time.sleep(0.01)  # ffmpeg pausing: held-back frames must still be scored
+        os.close(wfd)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    for i in range(len(frames)):
+        log.add_time(i / 25)
+    t_half, s_half = log.take(until=149 / 25)
+    t_rest, s_rest = log.take()
+    writer.join()
+    reader.join()
+    assert len(t_half) == 150 and len(t_rest) == 150
+    want = content_scores(frames)
+    assert np.array_equal(np.concatenate([s_half, s_rest]), want, equal_nan=True)

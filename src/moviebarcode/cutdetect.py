@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SMALL = (64, 36)
-"""(width, height) of the copy of every decoded frame that is scored."""
+SMALL = (48, 27)
+"""(width, height) of the copy of every decoded frame that is scored: as accurate against
+PySceneDetect (which scores whole frames) as 64x36 on the 10-minute Big Buck Bunny, at half
+the cost (README, benchmarks)."""
 
 _SHIFT = 12
 

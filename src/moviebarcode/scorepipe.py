@@ -10,6 +10,7 @@ store killed at any moment holds the scores of every frame before its last store
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 
@@ -18,6 +19,9 @@ import numpy as np
 from moviebarcode.cutdetect import SMALL, content_scores
 
 BATCH_FRAMES = 256  # small frames scored at once
+MIN_BATCH = 32  # frames gathered before scoring, while more keep coming
+LINGER = 0.005  # seconds to wait for more frames before scoring fewer
+POLL = 0.01  # seconds between a waiter's looks at frames' times (which come without a signal)
 
 
 class ScoreLog:
@@ -32,9 +36,9 @@ class ScoreLog:
         self.scored = 0  # frames scored, taken or not
 
     def add_time(self, t: float) -> None:
-        with self._cond:
-            self._times.append(t)
-            self._cond.notify_all()
+        """One decoded frame's time. Called for every frame, so it takes no lock (a list
+        append is atomic): a waiter checks again at least every :data:`POLL` seconds."""
+        self._times.append(t)
 
     def add_scores(self, scores: np.ndarray) -> None:
         with self._cond:
@@ -81,8 +85,9 @@ class ScoreLog:
         deadline = time.monotonic() + wait
         with self._cond:
             while not self._ready(until):
-                if not self._cond.wait(timeout=max(0.0, deadline - time.monotonic())):
+                if time.monotonic() > deadline:
                     raise TimeoutError("no cut score came from ffmpeg")
+                self._cond.wait(timeout=POLL)
             paired = min(len(self._times), len(self._scores))
             if until is not None:
                 paired = int(np.searchsorted(self._times[:paired], until + 1e-9))
@@ -99,24 +104,39 @@ class ScoreReader(threading.Thread):
 
     def run(self) -> None:
         w, h = SMALL
-        size = w * h * 3
-        buf = bytearray(size * BATCH_FRAMES)
-        view = memoryview(buf)
-        have = 0
-        before = None
+        self._size = w * h * 3
+        self._buf = bytearray(self._size * BATCH_FRAMES)
+        view = memoryview(self._buf)
+        self._have = 0
+        self._before = None
         try:
-            while r := self.stream.readinto(view[have:]):
-                have += r
-                m = have // size
-                if not m:
-                    continue
-                frames = np.frombuffer(buf, np.uint8, m * size).reshape(m, h, w, 3)
-                self.log.add_scores(content_scores(frames, before))
-                before = frames[-1].copy()
-                del frames
-                rest = have - m * size
-                buf[:rest] = buf[m * size : have]
-                have = rest
+            while r := self.stream.readinto(view[self._have :]):
+                self._have += r
+                m = self._have // self._size
+                # score in batches (a call per frame costs more than its arithmetic), but
+                # never hold frames back while ffmpeg has nothing more to send
+                full = self._have == len(self._buf)
+                if m and (m >= MIN_BATCH or full or not self._more_soon()):
+                    self._score(m)
+            self._score(self._have // self._size)  # what the end of the pipe left
         finally:
             self.stream.close()
             self.log.end_scores()
+
+    def _score(self, m: int) -> None:
+        """Score the first ``m`` whole frames of the buffer and drop them from it."""
+        if not m:
+            return
+        size, buf = self._size, self._buf
+        w, h = SMALL
+        frames = np.frombuffer(buf, np.uint8, m * size).reshape(m, h, w, 3)
+        self.log.add_scores(content_scores(frames, self._before))
+        self._before = frames[-1].copy()
+        del frames
+        rest = self._have - m * size
+        buf[:rest] = buf[m * size : self._have]
+        self._have = rest
+
+    def _more_soon(self) -> bool:
+        """Whether more bytes arrive within :data:`LINGER` seconds."""
+        return bool(select.select([self.stream], [], [], LINGER)[0])
