@@ -277,3 +277,34 @@ def test_score_reader_scores_every_frame_however_the_pipe_delivers_them():
     assert len(t_half) == 150 and len(t_rest) == 150
     want = content_scores(frames)
     assert np.array_equal(np.concatenate([s_half, s_rest]), want, equal_nan=True)
+
+
+FADES = (
+    "testsrc2=s=320x180:r=25:d=4,format=yuv420p,settb=1/25[a];"
+    "smptehdbars=s=320x180:r=25:d=4,format=yuv420p,settb=1/25[b];"
+    "mandelbrot=s=320x180:r=25,trim=duration=4,setpts=PTS-STARTPTS,format=yuv420p,settb=1/25[c];"
+    "rgbtestsrc=s=320x180:r=25:d=4,format=yuv420p,settb=1/25[d];"
+    "testsrc=s=320x180:r=25:d=3,format=yuv420p,settb=1/25[e];"
+    "[a][b]xfade=transition=dissolve:duration=1:offset=3[ab];"  # a dissolve, 3-4 s
+    "[ab]fade=t=out:st=6.5:d=0.5[ab2];[c]fade=t=in:st=0:d=0.5[c2];"  # out 6.5-7, in 7-7.5 s
+    "[ab2][c2]concat=n=2,settb=1/25[abc];"
+    "[abc][d]xfade=transition=fadeblack:duration=1:offset=10[abcd];"  # through black, 10-11 s
+    "[abcd][e]concat=n=2"  # a hard cut at 14 s
+)
+
+
+@pytest.mark.slow
+def test_fades_and_dissolves_as_pyscenedetect(tmp_path):
+    """What fades and dissolves give, measured, not assumed: the same cuts as
+    PySceneDetect's ContentDetector. The dissolve is missed (each of its frames changes too
+    little); a fade out and in is cut where the picture comes out of black; a 1 s fade
+    through black is cut a third of the way in; the hard cut is exact."""
+    from conftest import run_ffmpeg
+
+    clip = tmp_path / "fades.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", FADES, "-c:v", "libx264", "-preset", "veryfast", str(clip))
+    prep(clip, PrepRequest(every=5), output=tmp_path / "f.zarr", jobs=1)
+    got = cut_frames(FrameStore.open(tmp_path / "f.zarr"), clip).tolist()
+    assert got == _reference_cuts(clip)
+    assert not any(75 <= c <= 100 for c in got)  # no cut in the dissolve
+    assert 14 * 25 in got  # the hard cut
