@@ -189,6 +189,11 @@ def bench_shots(args) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _frac(a: int, b: int) -> str:
+    """a/b and its value, or the count alone where there is nothing to divide by."""
+    return f"{a}/{b} = {a / b:.3f}" if b else f"{a}/{b}"
+
+
 def shot_reference(movie: Path, store, fps: float, name: str) -> None:
     """Our cuts against PySceneDetect's ContentDetector and AdaptiveDetector: recall and
     precision within one frame."""
@@ -207,7 +212,7 @@ def shot_reference(movie: Path, store, fps: float, name: str) -> None:
         hit = sum(bool(len(ours)) and np.abs(ours - r).min() <= 1 for r in ref)
         good = sum(bool(len(ref)) and np.abs(ref - c).min() <= 1 for c in ours)
         rows.append([detector.__name__, str(len(ref)), str(len(ours)),
-                     f"{hit / max(1, len(ref)):.3f}", f"{good / max(1, len(ours)):.3f}",
+                     _frac(hit, len(ref)), _frac(good, len(ours)),
                      f"{seconds:.1f}"])
     print(f"\nour cuts (prep {name}) against PySceneDetect, within 1 frame\n")
     print(table(["reference", "its cuts", "ours", "recall", "precision", "its seconds"], rows))
