@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from viewpages import array, script_json, trailer_store
+from viewpages import array, script_json, sheets, trailer_store
 
 from moviebarcode.cache import CLUSTER_ARRAYS, ResultCache
 from moviebarcode.cluster import ClusterParams, cached_clusters, cluster
@@ -131,8 +131,9 @@ def test_thumbnails_are_the_frames_in_sheets(page, store):
     fs = FrameStore.open(store)
     n = fs.frames_done
     assert (thumbs["width"], thumbs["height"]) == result.thumbs == (160, 90)  # room for all
-    assert thumbs["type"] == "image/webp" and len(thumbs["sheets"]) == -(-n // 256)
-    sheet = np.asarray(Image.open(io.BytesIO(array(thumbs["sheets"][0], "u1").tobytes())))
+    assert thumbs["type"] == "image/webp" and thumbs["count"] == -(-n // 256)
+    assert len(sheets(html)) == thumbs["count"]
+    sheet = np.asarray(Image.open(io.BytesIO(array(sheets(html)[0], "u1").tobytes())))
     w, h, per_row = thumbs["width"], thumbs["height"], thumbs["per_row"]
     for i in (0, 17, n - 1):
         y, x = divmod(i, per_row)
@@ -153,6 +154,7 @@ def test_the_budget_sizes_the_thumbnails(page, store, tmp_path):
     none = build_view(store, ViewOptions(budget_mb=0.05), output=tmp_path / "none.html")
     assert none.thumbs is None and "no room for thumbnails" in none.warnings[0]
     assert script_json((tmp_path / "none.html").read_text(), "mb-thumbs") is None
+    assert sheets((tmp_path / "none.html").read_text()) == []
     opts = ViewOptions(thumb_width=64, thumb_format="jpeg")
     asked = build_view(store, opts, output=tmp_path / "asked.html")
     assert asked.thumbs == (64, 36)

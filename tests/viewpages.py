@@ -27,6 +27,11 @@ def script_json(html: str, element: str):
     return json.loads(m.group(1))
 
 
+def sheets(html: str) -> list[str]:
+    """The thumbnails' sheets of the page, base64, in order."""
+    return re.findall(r'<script type="text/plain" class="mb-sheet">([^<]*)</script>', html)
+
+
 def array(b64: str, dtype: str) -> np.ndarray:
     """A base64 array of the page's data."""
     return np.frombuffer(base64.b64decode(b64), dtype=dtype)

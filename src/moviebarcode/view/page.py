@@ -29,10 +29,18 @@ def script_json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
 
 
+def sheet_elements(sheets: list[str]) -> str:
+    """The thumbnails' sheets (base64), one ``<script type="text/plain">`` each: the page
+    reads the one it needs when it needs it, never parsing the others."""
+    return "".join(f'<script type="text/plain" class="mb-sheet">{s}</script>\n' for s in sheets)
+
+
 def page_html(data: dict, thumbs: dict | None) -> str:
     """The whole page: the template with its slots filled (each filled once, in one pass,
-    so no slot's content is read as a slot)."""
+    so no slot's content is read as a slot). ``thumbs`` holds the sheets (``sheets``, base64
+    strings) and how to read them."""
     title = str(data["title"]) or "Movie barcode"
+    meta = None if thumbs is None else {k: v for k, v in thumbs.items() if k != "sheets"}
     slots = {
         "TITLE": html.escape(title),
         "SOURCE": html.escape(str(data.get("source", ""))),
@@ -40,6 +48,7 @@ def page_html(data: dict, thumbs: dict | None) -> str:
         "CSS": asset("view.css"),
         "JS": asset("view.js"),
         "DATA": script_json(data),
-        "THUMBS": script_json(thumbs),
+        "THUMBS": script_json(meta),
+        "SHEETS": sheet_elements(thumbs["sheets"] if thumbs else []),
     }
     return _SLOT.sub(lambda m: slots[m.group(1)], asset("view.html"))

@@ -110,6 +110,7 @@ def sheets(store: FrameStore, spec: ThumbSpec, progress: Progress | None = None)
         "per_row": PER_ROW,
         "per_sheet": PER_ROW * PER_ROW,
         "type": MIME[spec.fmt],
+        "count": len(data),
         "sheets": data,
     }
 
@@ -134,7 +135,7 @@ def fit_width(store: FrameStore, budget: int, fmt: str, quality: int) -> int:
     when even the smallest do not fit."""
     n = store.frames_done
     width = min(FIT_MAX, store.frame_shape[1]) // WIDTH_STEP * WIDTH_STEP
-    if width < FIT_MIN:
+    if width < FIT_MIN or budget <= 0:
         return 0
     first = thumb_spec(store, width, fmt, quality)
     sample = [t for run in sample_frames(store) for t in shrink(run, first)]

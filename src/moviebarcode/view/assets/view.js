@@ -5,7 +5,7 @@
   const $ = (id) => document.getElementById(id);
   const MODES = ["stacked", "dominant", "least", "equal", "average", "squeeze"];
   const CLUSTER_MODES = new Set(["stacked", "dominant", "least", "equal"]);
-  const STRIP_H = 128; // rows of a stacked or equal strip
+  const STRIP_H = 180; // rows of a stacked or equal strip (the barcode's CSS height)
   const TILE = 4096; // columns of a strip canvas
   const UNITS = 10000; // shares come in 1/10000
   const TICK_STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 18000];
@@ -323,16 +323,14 @@
   }
 
   // ---------------------------------------------------------------- thumbnails
-  const thumbs = { meta: undefined, sheets: [] };
-  function thumbMeta() {
-    if (thumbs.meta === undefined) thumbs.meta = JSON.parse($("mb-thumbs").textContent);
-    return thumbs.meta;
-  }
+  const thumbs = { meta: JSON.parse($("mb-thumbs").textContent), elements: null, sheets: [] };
+  const thumbMeta = () => thumbs.meta;
   function sheet(j) {
     const m = thumbMeta();
     if (!thumbs.sheets[j]) {
+      thumbs.elements = thumbs.elements || document.querySelectorAll("script.mb-sheet");
       const img = new Image();
-      img.src = `data:${m.type};base64,${m.sheets[j]}`;
+      img.src = `data:${m.type};base64,${thumbs.elements[j].textContent}`;
       thumbs.sheets[j] = { img, ready: false };
       img.decode().then(() => { thumbs.sheets[j].ready = true; if (S.shown >= 0) drawThumb(S.shown); }).catch(() => {});
     }
@@ -340,7 +338,7 @@
   }
   function drawThumb(i) {
     const m = thumbMeta(), canvas = $("thumb");
-    if (!m || !m.sheets.length) { canvas.hidden = true; return; }
+    if (!m || !m.count) { canvas.hidden = true; return; }
     canvas.style.width = `${Math.min(320, Math.max(192, 2 * m.width))}px`; // twice its size at most
     const s = sheet(Math.floor(i / m.per_sheet));
     const dpr = window.devicePixelRatio || 1;
@@ -365,62 +363,86 @@
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
   }
-  /** The shown columns' cluster colours, weighted by their shares, merged in 15-bit bins. */
+  /** The shown columns' cluster colours, weighted by their shares, merged in 15-bit bins:
+   * {x: (m, 3) mean colours, w: (m) weights}. */
   function points(c, lo, hi) {
-    const used = [];
+    const used = [], k = c.k;
     for (let i = lo; i < hi; i++) {
-      for (const s of swatchesOf(c, i)) {
-        const [r, g, b] = s.rgb, bin = ((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3);
+      for (let j = 0; j < k; j++) {
+        const u = c.units[i * k + j];
+        if (!u) break;
+        const o = (i * k + j) * 3, r = c.colours[o], g = c.colours[o + 1], b = c.colours[o + 2];
+        const bin = ((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3);
         if (!bins.w[bin]) used.push(bin);
-        bins.w[bin] += s.units; bins.r[bin] += s.units * r; bins.g[bin] += s.units * g; bins.b[bin] += s.units * b;
+        bins.w[bin] += u; bins.r[bin] += u * r; bins.g[bin] += u * g; bins.b[bin] += u * b;
       }
     }
-    const pts = used.map((bin) => {
-      const w = bins.w[bin], p = [bins.r[bin] / w, bins.g[bin] / w, bins.b[bin] / w, w];
+    const x = new Float64Array(used.length * 3), w = new Float64Array(used.length);
+    used.forEach((bin, p) => {
+      const wt = bins.w[bin];
+      x[3 * p] = bins.r[bin] / wt; x[3 * p + 1] = bins.g[bin] / wt; x[3 * p + 2] = bins.b[bin] / wt; w[p] = wt;
       bins.w[bin] = bins.r[bin] = bins.g[bin] = bins.b[bin] = 0;
-      return p;
     });
-    return pts;
+    return { x, w };
   }
-  const dist2 = (p, q) => (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 + (p[2] - q[2]) ** 2;
-  /** Weighted k-means (k-means++ seeding from a fixed seed, then Lloyd): [{rgb, weight}]. */
-  function kmeans(pts, k) {
-    const rand = mulberry32(1), d = new Float64Array(pts.length).fill(Infinity);
-    const centres = [];
-    while (centres.length < Math.min(k, pts.length)) {
-      const c = centres.length ? null : pts.reduce((x, y) => (y[3] > x[3] ? y : x));
-      let pick = c;
-      if (!pick) {
-        let total = 0;
-        pts.forEach((p, i) => { total += p[3] * d[i]; });
-        let r = rand() * total, i = 0;
-        while (i < pts.length - 1 && (r -= pts[i][3] * d[i]) > 0) i++;
-        pick = pts[i];
-      }
-      centres.push(pick.slice(0, 3));
-      pts.forEach((p, i) => { d[i] = Math.min(d[i], dist2(p, pick)); });
+  let nearestD = 0; // the distance of the last nearest() found
+  /** The centre of C (kk of them) nearest to point p of x; its squared distance in nearestD. */
+  function nearest(x, p, C, kk) {
+    let best = 0, bd = Infinity;
+    for (let j = 0; j < kk; j++) {
+      const dr = x[3 * p] - C[3 * j], dg = x[3 * p + 1] - C[3 * j + 1], db = x[3 * p + 2] - C[3 * j + 2];
+      const dd = dr * dr + dg * dg + db * db;
+      if (dd < bd) { bd = dd; best = j; }
     }
-    const label = new Int32Array(pts.length);
+    nearestD = bd;
+    return best;
+  }
+  /** Weighted k-means++ seeds from a fixed seed (the heaviest point first): (k, 3) centres. */
+  function seeds({ x, w }, k) {
+    const m = w.length, rand = mulberry32(1), C = new Float64Array(k * 3), d = new Float64Array(m);
+    let first = 0;
+    for (let p = 1; p < m; p++) if (w[p] > w[first]) first = p;
+    C.set(x.subarray(3 * first, 3 * first + 3), 0);
+    for (let kk = 1; kk <= k; kk++) {
+      let total = 0;
+      for (let p = 0; p < m; p++) { nearest(x, p, C, kk); d[p] = nearestD; total += w[p] * d[p]; }
+      if (kk === k || total <= 0) return C.subarray(0, 3 * kk);
+      let r = rand() * total, p = 0;
+      while (p < m - 1 && (r -= w[p] * d[p]) > 0) p++;
+      C.set(x.subarray(3 * p, 3 * p + 3), 3 * kk);
+    }
+    return C;
+  }
+  /** Weighted k-means of points {x, w}, Lloyd from :func:`seeds`: [{rgb, weight}], heaviest first. */
+  function kmeans(P, k) {
+    const { x, w } = P, m = w.length;
+    if (!m) return [];
+    const C = seeds(P, Math.min(k, m)), kk = C.length / 3, label = new Int32Array(m);
     for (let it = 0; it < 30; it++) {
-      const sums = centres.map(() => [0, 0, 0, 0]);
-      pts.forEach((p, i) => {
-        let best = 0, bd = Infinity;
-        centres.forEach((c, j) => { const dd = dist2(p, c); if (dd < bd) { bd = dd; best = j; } });
-        label[i] = best;
-        const s = sums[best]; s[0] += p[3] * p[0]; s[1] += p[3] * p[1]; s[2] += p[3] * p[2]; s[3] += p[3];
-      });
+      const sums = new Float64Array(kk * 4);
+      for (let p = 0; p < m; p++) {
+        const j = (label[p] = nearest(x, p, C, kk));
+        sums[4 * j] += w[p] * x[3 * p]; sums[4 * j + 1] += w[p] * x[3 * p + 1]; sums[4 * j + 2] += w[p] * x[3 * p + 2]; sums[4 * j + 3] += w[p];
+      }
       let moved = 0;
-      sums.forEach((s, j) => {
-        if (!s[3]) return;
-        const c = [s[0] / s[3], s[1] / s[3], s[2] / s[3]];
-        moved = Math.max(moved, dist2(c, centres[j]));
-        centres[j] = c;
-      });
-      if (moved < 0.01) break;
+      for (let j = 0; j < kk; j++) {
+        const t = sums[4 * j + 3];
+        if (!t) continue;
+        for (let ch = 0; ch < 3; ch++) {
+          const v = sums[4 * j + ch] / t;
+          moved = Math.max(moved, Math.abs(v - C[3 * j + ch]));
+          C[3 * j + ch] = v;
+        }
+      }
+      if (moved < 0.1) break;
     }
-    const weight = centres.map(() => 0);
-    pts.forEach((p, i) => { weight[label[i]] += p[3]; });
-    return centres.map((c, j) => ({ rgb: c.map((v) => Math.round(v)), weight: weight[j] })).filter((c) => c.weight > 0).sort((x, y) => y.weight - x.weight);
+    const weight = new Float64Array(kk);
+    for (let p = 0; p < m; p++) weight[label[p]] += w[p];
+    const out = [];
+    for (let j = 0; j < kk; j++) {
+      if (weight[j] > 0) out.push({ rgb: [0, 1, 2].map((ch) => Math.round(C[3 * j + ch])), weight: weight[j] });
+    }
+    return out.sort((a, b) => b.weight - a.weight);
   }
   function rangePalette() {
     const c = clusterings[S.cl], lo = first(), hi = last();
