@@ -228,3 +228,16 @@ def test_bad_stores_are_one_line(store, tmp_path):
             assert r.returncode == 1 and "not writable" in r.stderr
     finally:
         ro.chmod(0o700)
+
+
+def test_render_html_is_a_shortcut_for_view(store, tmp_path):
+    copy = shutil.copytree(store, tmp_path / "film.zarr")
+    png, html = tmp_path / "b.png", tmp_path / "b.html"
+    r = cli("render", copy, "--k", "5", "--mode", "dominant", "-o", png, "--html", html)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(png), str(html)]
+    data = script_json(html.read_text(), "mb-data")
+    assert data["initial"]["mode"] == "dominant" and data["clusterings"][0]["k"] == 5
+    r = cli("render", copy, "-o", tmp_path / "c.png", "--html", tmp_path / "c.txt")
+    assert r.returncode == 1 and "html" in r.stderr.lower() and len(r.stderr.splitlines()) == 1
+    assert not (tmp_path / "c.png").exists()  # refused before any work

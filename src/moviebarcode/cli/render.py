@@ -17,6 +17,8 @@ from moviebarcode.errors import ParameterError
 from moviebarcode.render import CLUSTER_MODES, RenderResult
 from moviebarcode.render import render as run_render
 from moviebarcode.store import FrameStore
+from moviebarcode.view import ViewOptions, build_view
+from moviebarcode.view.build import page_path
 
 
 def _executor(store: Path, opts, scheduler: str | None, jobs: int | None):
@@ -87,6 +89,13 @@ def _report(result: RenderResult) -> None:
     help="Also write each frame's (--by shot: each shot's) colours and shares as .json or "
     ".csv (replaced atomically).",
 )
+@click.option(
+    "--html",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Also write the interactive page of `moviebarcode view` (this k, space and mode "
+    "shown first; every cached clustering offered).",
+)
 @click.option("--recompute", is_flag=True, help="Cluster again even if the result is cached.")
 @click.option(
     "--scheduler",
@@ -104,7 +113,9 @@ def _report(result: RenderResult) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Nothing but errors: no progress, no summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Say what was cached and how long it took.")
 @friendly_errors
-def render(store, output, title, palette, recompute, scheduler, jobs, quiet, verbose, **params):
+def render(
+    store, output, title, palette, html, recompute, scheduler, jobs, quiet, verbose, **params
+):
     """Render the barcode of a frame STORE made by `prep`.
 
     Clusterings are cached in the store: rendering again with another mode, size, sort or label
@@ -115,6 +126,8 @@ def render(store, output, title, palette, recompute, scheduler, jobs, quiet, ver
     lasts; --cuts marks the cuts on either kind of barcode.
     """
     opts = options.render_opts(params, title=title, palette=palette, recompute=recompute)
+    if html is not None:
+        page_path(FrameStore.open(store), html)  # writable, before any work
     bar = None
     if show_progress(quiet):
         k = opts.cluster.k
@@ -136,10 +149,22 @@ def render(store, output, title, palette, recompute, scheduler, jobs, quiet, ver
     finally:
         if bar is not None:
             bar.close()
-    warn(result.warnings, quiet)
+    page = _page(store, opts, html, title) if html is not None else None
+    warn(result.warnings + (page.warnings if page else []), quiet)
     if verbose:
         _report(result)
     if not quiet:
         click.echo(str(result.image))
         if result.palette:
             click.echo(str(result.palette))
+        if page:
+            click.echo(str(page.page))
+
+
+def _page(store: Path, opts, html: Path, title: str | None):
+    """``render --html``: the view page, with the render's clustering (cached by now) and
+    mode shown first."""
+    view = ViewOptions(
+        cluster=opts.cluster, mode=opts.mode, gamma_correct=opts.gamma_correct, title=title
+    )
+    return build_view(store, view, output=html)
