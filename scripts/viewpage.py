@@ -63,10 +63,11 @@ QUIET_MS = 2000
 """How long after its ready mark a page is watched for long tasks."""
 
 
-def load(browser, page_path: Path) -> tuple[float, float, float, object]:
+def load(browser, page_path: Path) -> tuple[float, float, float, float, object]:
     """Open the page in a fresh context: (ms to the ready mark, ms to interactive: the
     later of the ready mark and the end of the last long task (over 50 ms) in the
-    ``QUIET_MS`` after it, ms from the first hover to its thumbnail, the context)."""
+    ``QUIET_MS`` after it, ms from the first hover to its thumbnail, ms of the page's
+    script before its ready mark, the context)."""
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.add_init_script(LONG_TASKS)
@@ -74,6 +75,7 @@ def load(browser, page_path: Path) -> tuple[float, float, float, object]:
     page.wait_for_selector("html[data-ready]")
     page.wait_for_timeout(QUIET_MS)
     ready = page.evaluate("window.mbReady")
+    script = ready - page.evaluate("window.mbStart")
     tasks = page.evaluate("window.mbLongTasks")
     interactive = max([ready, *(t for t in tasks if t <= ready + QUIET_MS)])
     box = page.locator("#stage").bounding_box()
@@ -82,7 +84,7 @@ def load(browser, page_path: Path) -> tuple[float, float, float, object]:
     t0 = time.perf_counter()
     page.mouse.move(box["x"] + (i + 0.5) / n * box["width"], box["y"] + 20)
     page.wait_for_selector(f"#thumb[data-index='{i}']")
-    return ready, interactive, 1000 * (time.perf_counter() - t0), context
+    return ready, interactive, 1000 * (time.perf_counter() - t0), script, context
 
 
 def figures(stores: list[Path], repeat: int) -> None:
@@ -95,14 +97,16 @@ def figures(stores: list[Path], repeat: int) -> None:
             t0 = time.perf_counter()
             result = build_view(store, ViewOptions(), output=out)
             build = time.perf_counter() - t0
-            ready, interactive, thumb = [], [], []
+            ready, interactive, thumb, script = [], [], [], []
             for _ in range(repeat):
-                r, i, t, context = load(browser, out)
+                r, i, t, s, context = load(browser, out)
                 ready.append(r)
                 interactive.append(i)
                 thumb.append(t)
+                script.append(s)
                 context.close()
             print(store.name, "interactive ms, load by load:", [round(v) for v in interactive])
+            print(store.name, "of which the page's script, ms:", [round(v) for v in script])
             fs = FrameStore.open(store)
             rows.append(
                 (

@@ -2,6 +2,7 @@
 // everything it shows is in the page (the JSON of #mb-data and #mb-thumbs).
 "use strict";
 (function () {
+  window.mbStart = performance.now(); // the script starts: the page is read and parsed
   const $ = (id) => document.getElementById(id);
   const MODES = ["stacked", "dominant", "least", "equal", "average", "squeeze"];
   const CLUSTER_MODES = new Set(["stacked", "dominant", "least", "equal"]);
