@@ -241,3 +241,14 @@ def test_render_html_is_a_shortcut_for_view(store, tmp_path):
     r = cli("render", copy, "-o", tmp_path / "c.png", "--html", tmp_path / "c.txt")
     assert r.returncode == 1 and "html" in r.stderr.lower() and len(r.stderr.splitlines()) == 1
     assert not (tmp_path / "c.png").exists()  # refused before any work
+
+
+def test_a_store_without_cuts_has_no_shots(store, tmp_path):
+    copy = shutil.copytree(store, tmp_path / "old.zarr")
+    fs = FrameStore.open(copy, writable=True)
+    del fs.group["cuts"]
+    fs.update_meta(shots=None, layout_version=1)  # as prepped before cut detection
+    build_view(copy, ViewOptions(thumb_width=0), output=tmp_path / "old.html")
+    data = script_json((tmp_path / "old.html").read_text(), "mb-data")
+    assert data["cuts"] is None and not any("shot" in f for f in data["facts"])
+    assert data["n"] == fs.frames_done and data["end"] > fs.times[-1]
