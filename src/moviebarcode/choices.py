@@ -30,6 +30,10 @@ Compressor = Literal["none", "zstd"]
 Hwaccel = Literal["auto", "none", "cuda"]
 ThumbFormat = Literal["webp", "jpeg"]
 """The image format of the view page's thumbnails (``moviebarcode.view``)."""
+Layout = Literal["linear", "circular"]
+"""How a barcode is laid out: columns left to right, or wedges clockwise round a disc."""
+Background = Literal["black", "transparent"]
+"""What lies outside a circular barcode's disc."""
 
 
 def values(choice: object) -> tuple[str, ...]:

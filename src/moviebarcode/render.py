@@ -12,6 +12,7 @@ squeeze from the mean of its frames' cached statistics.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -22,7 +23,8 @@ import numpy as np
 
 from moviebarcode import columns as cols
 from moviebarcode.cache import ResultCache
-from moviebarcode.choices import By, ClusterMode, Mode, Sort, check, values
+from moviebarcode.choices import Background, By, ClusterMode, Layout, Mode, Sort, check, values
+from moviebarcode.circular import add_clock_labels, circular_image, clock_margin
 from moviebarcode.cluster import ClusterParams, Clusters, cluster, not_cached
 from moviebarcode.device import LoadStats
 from moviebarcode.errors import InputError, ParameterError
@@ -54,7 +56,10 @@ class RenderOptions:
     """How to draw a barcode; validated on creation. ``cluster`` holds the clustering's
     parameters (k, space, engine...); ``width``/``height`` the image size (None: one column
     per frame, 9/16 of the width high, or the frames' height for squeeze). ``by`` "shot"
-    draws one band per shot (the store needs cuts); ``cuts`` marks each cut."""
+    draws one band per shot (the store needs cuts); ``cuts`` marks each cut. ``layout``
+    "circular" wraps the barcode into a disc on a ``size`` square (``moviebarcode.circular``)
+    on a black or transparent ``background``; ``height`` is then the linear barcode's
+    before wrapping (default: the disc's radius)."""
 
     mode: Mode = "stacked"
     by: By = "frame"
@@ -69,9 +74,16 @@ class RenderOptions:
     palette: Path | None = None
     recompute: bool = False
     batch_frames: int | None = None
+    layout: Layout = "linear"
+    size: int = 1024
+    background: Background = "black"
 
     def __post_init__(self):
         check(Mode, self.mode, "mode")
+        check(Layout, self.layout, "--layout")
+        check(Background, self.background, "--background")
+        if self.size < 16:
+            raise ParameterError("--size must be at least 16")
         check(By, self.by, "--by")
         check(Sort, self.sort, "sort")
         for name in ("width", "height", "batch_frames"):
@@ -100,6 +112,7 @@ class RenderResult:
 def image_file_name(stem: str, opts: RenderOptions) -> str:
     """<stem>-<mode>[-k<k>][-lab][-shots].png"""
     by = "-shots" if opts.by == "shot" else ""
+    by += "-circular" if opts.layout == "circular" else ""
     if opts.mode not in CLUSTER_MODES:
         return f"{stem}-{opts.mode}{by}.png"
     lab = "-lab" if opts.cluster.space == "lab" else ""
@@ -223,6 +236,29 @@ def _labelled(img, store: FrameStore, opts: RenderOptions, shots: Shots | None):
     return add_labels(img, title=title, duration=span + step, start=float(times[0]))
 
 
+def _span(store: FrameStore, opts: RenderOptions, shots: Shots | None) -> tuple[float, float]:
+    """The start and duration the barcode covers (by shot: the shots'; by frame: the frames'
+    plus one step, so that the last column has its width too)."""
+    if opts.by == "shot":
+        start = float(shots.starts[0])
+        return start, float(shots.ends[-1]) - start
+    times = store.times
+    n = len(times)
+    span = float(times[-1] - times[0]) if n > 1 else 0.0
+    return float(times[0]), span + (span / (n - 1) if n > 1 else 1.0)
+
+
+def _circular(img, store: FrameStore, opts: RenderOptions, shots: Shots | None):
+    """The linear barcode ``img`` wrapped into a disc, with clock labels when asked."""
+    margin = clock_margin(opts.size) if opts.label else 0
+    disc = circular_image(img, opts.size, background=opts.background, margin=margin)
+    if not opts.label:
+        return disc
+    title = opts.title if opts.title is not None else Path(store.meta["source"]["path"]).stem
+    start, duration = _span(store, opts, shots)
+    return add_clock_labels(disc, title=title, duration=duration, start=start)
+
+
 def render(
     store_path: str | os.PathLike,
     opts: RenderOptions,
@@ -241,17 +277,23 @@ def render(
     store = FrameStore.open(store_path)
     store.require_complete()
     out = _output_path(store, opts, output)
+    linear_opts = opts
+    if opts.layout == "circular":  # the barcode to wrap: as high as the disc's radius
+        margin = clock_margin(opts.size) if opts.label else 0
+        linear_opts = dataclasses.replace(opts, height=opts.height or opts.size // 2 - margin)
     shots = shots_of(store) if opts.by == "shot" or opts.cuts else None
     load = LoadStats()
     warnings: list[str] = []
     widths = None
     if opts.by == "shot":
-        img, clusters, widths = _by_shot(store, opts, shots, progress, load, warnings)
+        img, clusters, widths = _by_shot(store, linear_opts, shots, progress, load, warnings)
     else:
-        img, clusters = _by_frame(store, opts, executor, progress, load, warnings)
+        img, clusters = _by_frame(store, linear_opts, executor, progress, load, warnings)
     if opts.cuts:
         img = add_cut_marks(img, cut_columns(shots, img.width, widths))
-    if opts.label:
+    if opts.layout == "circular":
+        img = _circular(img, store, opts, shots)
+    elif opts.label:
         img = _labelled(img, store, opts, shots)
     _written(out, lambda: save_png(img, out))
     if opts.palette is not None:

@@ -8,12 +8,14 @@ import dataclasses
 import click
 
 from moviebarcode.choices import (
+    Background,
     By,
     Compressor,
     CropChoice,
     DeviceChoice,
     EngineName,
     Hwaccel,
+    Layout,
     Mode,
     Sort,
     Space,
@@ -258,6 +260,34 @@ def render_options(width: str = "--width", height: str = "--height") -> list:
         ),
         *_DRAW_OPTIONS,
     ]
+
+
+LAYOUT = [
+    click.option(
+        "--layout",
+        type=choice(Layout),
+        default=_RENDER.layout,
+        show_default=True,
+        help="linear: time from left to right; circular: clockwise from 12 o'clock, each "
+        "column a wedge, stacked bands rings (--label: time ticks round the rim).",
+    ),
+    click.option(
+        "--size",
+        type=click.IntRange(min=16),
+        default=_RENDER.size,
+        show_default=True,
+        metavar="N",
+        help="circular: the side of the square image, pixels.",
+    ),
+    click.option(
+        "--background",
+        type=choice(Background),
+        default=_RENDER.background,
+        show_default=True,
+        help="circular: outside the disc.",
+    ),
+]
+LAYOUT_KEYS = ("layout", "size", "background")
 
 
 def render_opts(params: dict, **extra) -> RenderOptions:

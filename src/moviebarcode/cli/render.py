@@ -81,6 +81,7 @@ def _report(result: RenderResult) -> None:
     "existing file is replaced atomically.",
 )
 @apply(options.render_options())
+@apply(options.LAYOUT)
 @click.option("--title", metavar="TEXT", help="Title for --label [default: the movie's name].")
 @click.option(
     "--palette",
@@ -125,7 +126,8 @@ def render(
     --by shot draws one band per shot (a store prepped with shot cuts), as wide as the shot
     lasts; --cuts marks the cuts on either kind of barcode.
     """
-    opts = options.render_opts(params, title=title, palette=palette, recompute=recompute)
+    layout = {key: params.pop(key) for key in options.LAYOUT_KEYS}
+    opts = options.render_opts(params, title=title, palette=palette, recompute=recompute, **layout)
     if html is not None:
         page_path(FrameStore.open(store), html)  # writable, before any work
     bar = None
