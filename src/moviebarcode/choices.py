@@ -10,10 +10,25 @@ from typing import Literal, get_args
 
 from moviebarcode.errors import ParameterError
 
-Mode = Literal["average", "squeeze", "dominant", "stacked", "least", "equal"]
+Mode = Literal[
+    "average",
+    "squeeze",
+    "median",
+    "mode",
+    "brightest",
+    "bright",
+    "brightness",
+    "dominant",
+    "weighted-dominant",
+    "stacked",
+    "least",
+    "equal",
+]
 """How a frame becomes a column (see ``moviebarcode.columns``)."""
-ClusterMode = Literal["dominant", "stacked", "least", "equal"]
+ClusterMode = Literal["dominant", "weighted-dominant", "stacked", "least", "equal"]
 """The modes drawn from k-means clusters."""
+Region = Literal["whole", "foreground", "background", "high-contrast", "low-contrast"]
+"""The pixels of a frame that a per-frame metric reads (see ``moviebarcode.regions``)."""
 By = Literal["frame", "shot"]
 """What a barcode's column or band stands for: a sampled frame, or a shot (needs cuts)."""
 Sort = Literal["share", "lightness", "hue"]

@@ -165,7 +165,8 @@ def _prep_task(
 
 
 def _stats_cached(store: FrameStore, opts: RenderOptions) -> bool:
-    return ResultCache(store).load_stats(stats_name(opts.mode, opts.gamma_correct)) is not None
+    name = stats_name(opts.mode, opts.gamma_correct, opts.region)
+    return ResultCache(store).load_stats(name) is not None
 
 
 def _render_task(prepped: dict, store: str, image: str, opts: RenderOptions) -> dict:

@@ -22,8 +22,19 @@ from pathlib import Path
 import numpy as np
 
 from moviebarcode import columns as cols
+from moviebarcode import metrics
 from moviebarcode.cache import ResultCache
-from moviebarcode.choices import Background, By, ClusterMode, Layout, Mode, Sort, check, values
+from moviebarcode.choices import (
+    Background,
+    By,
+    ClusterMode,
+    Layout,
+    Mode,
+    Region,
+    Sort,
+    check,
+    values,
+)
 from moviebarcode.circular import add_clock_labels, circular_image, clock_margin
 from moviebarcode.cluster import ClusterParams, Clusters, cluster, not_cached
 from moviebarcode.device import LoadStats
@@ -43,6 +54,10 @@ from moviebarcode.store import FrameStore
 
 CLUSTER_MODES = values(ClusterMode)
 STATS_MODES = ("average", "squeeze")
+FRAME_MODES = ("squeeze", *metrics.METRIC_MODES)
+"""The modes drawn from per-frame statistics (``frame_columns``), without clustering."""
+REGION_MODES = metrics.METRIC_MODES
+"""The modes that read a region of each frame (``--region``); the others read it whole."""
 STATS_BYTES = 16 * 1024 * 1024
 """Bytes of frames per batch of the per-frame statistics: memory is bounded in bytes, at any
 frame size (linear light makes a float32 copy of the batch, four times its size)."""
@@ -62,6 +77,7 @@ class RenderOptions:
     before wrapping (default: the disc's radius)."""
 
     mode: Mode = "stacked"
+    region: Region = "whole"
     by: By = "frame"
     cuts: bool = False
     cluster: ClusterParams = field(default_factory=ClusterParams)
@@ -84,6 +100,12 @@ class RenderOptions:
         check(Background, self.background, "--background")
         if self.size < 16:
             raise ParameterError("--size must be at least 16")
+        check(Region, self.region, "--region")
+        if self.region != "whole" and self.mode not in REGION_MODES:
+            raise ParameterError(
+                f"--region {self.region} needs a per-frame mode ({', '.join(REGION_MODES)}); "
+                f"{self.mode} reads whole frames"
+            )
         check(By, self.by, "--by")
         check(Sort, self.sort, "sort")
         for name in ("width", "height", "batch_frames"):
@@ -110,11 +132,12 @@ class RenderResult:
 
 
 def image_file_name(stem: str, opts: RenderOptions) -> str:
-    """<stem>-<mode>[-k<k>][-lab][-shots].png"""
+    """<stem>-<mode>[-<region>][-k<k>][-lab][-shots].png"""
     by = "-shots" if opts.by == "shot" else ""
     by += "-circular" if opts.layout == "circular" else ""
     if opts.mode not in CLUSTER_MODES:
-        return f"{stem}-{opts.mode}{by}.png"
+        region = "" if opts.region == "whole" else f"-{opts.region}"
+        return f"{stem}-{opts.mode}{region}{by}.png"
     lab = "-lab" if opts.cluster.space == "lab" else ""
     return f"{stem}-{opts.mode}-k{opts.cluster.k}{lab}{by}.png"
 
@@ -124,9 +147,22 @@ def default_image_path(store: FrameStore, opts: RenderOptions) -> Path:
     return store.path.parent / image_file_name(store.path.name.removesuffix(".zarr"), opts)
 
 
-def stats_name(mode: str, gamma_correct: bool) -> str:
-    """The cache name of a per-frame statistic."""
-    return f"{mode}-{'linear' if gamma_correct else 'naive'}"
+def stats_name(mode: str, gamma_correct: bool, region: str = "whole") -> str:
+    """The cache name of a per-frame statistic (of a region other than the whole frame:
+    named after it)."""
+    name = f"{mode}-{'linear' if gamma_correct else 'naive'}"
+    return name if region == "whole" else f"{name}-{region}"
+
+
+def _stats_fn(mode: str, region: str, gamma_correct: bool):
+    """The batch function of a per-frame statistic."""
+    if mode == "squeeze":
+        return lambda frames: cols.squeeze_columns(frames, gamma_correct=gamma_correct)
+    if mode == "average" and region == "whole":
+        return lambda frames: cols.average_colours(frames, gamma_correct=gamma_correct)
+    return lambda frames: metrics.frame_metric(
+        frames, mode, region=region, gamma_correct=gamma_correct
+    )
 
 
 def frame_columns(
@@ -134,32 +170,36 @@ def frame_columns(
     mode: str,
     *,
     gamma_correct: bool = True,
+    region: Region = "whole",
     batch_frames: int | None = None,
     progress: Progress | None = None,
     warnings: list[str] | None = None,
 ) -> np.ndarray:
-    """Per-frame statistics that need no clustering: ``average`` (n, 3) or ``squeeze``
-    (n, h, 3), float32 sRGB 0..255, computed batch by batch from the store once, then cached
-    in it (where the store cannot be written, a line saying so goes to ``warnings``)."""
-    if mode not in STATS_MODES:
-        raise ParameterError(f"frame columns are {' or '.join(STATS_MODES)}, not {mode!r}")
+    """Per-frame statistics that need no clustering: ``squeeze`` (n, h, 3), ``brightness``
+    (n,) luminance 0..1, the others (n, 3) (``moviebarcode.metrics``), float32 sRGB 0..255,
+    of ``region`` of each frame, computed batch by batch from the store once, then cached
+    in it under the mode and region (where the store cannot be written, a line saying so
+    goes to ``warnings``)."""
+    if mode not in FRAME_MODES:
+        raise ParameterError(f"frame columns are {', '.join(FRAME_MODES)}, not {mode!r}")
     store.require_complete()
     cache = ResultCache(store)
-    name = stats_name(mode, gamma_correct)
+    name = stats_name(mode, gamma_correct, region)
     cached = cache.load_stats(name)
     if cached is not None:
         return cached
-    fn = cols.average_colours if mode == "average" else cols.squeeze_columns
+    fn = _stats_fn(mode, region, gamma_correct)
     parts = []
     h, w = store.frame_shape
     step = batch_frames or max(1, STATS_BYTES // (h * w * 3))
     for start, frames in store.iter_batches(step):
-        parts.append(fn(frames, gamma_correct=gamma_correct))
+        parts.append(fn(frames))
         if progress:
             progress(start + len(frames))
     values_ = np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
+    params = {"mode": mode, "gamma_correct": gamma_correct, "region": region}
     try:
-        cache.save_stats(name, values_, {"mode": mode, "gamma_correct": gamma_correct})
+        cache.save_stats(name, values_, params)
     except OSError as exc:
         if warnings is not None:
             warnings.append(not_cached(store, exc))
@@ -198,15 +238,19 @@ def _written(path: Path, write) -> None:
 
 
 def _columns(store, opts: RenderOptions, clusters: Clusters | None, height, progress, warnings):
-    if opts.mode in STATS_MODES:
-        return frame_columns(
+    if opts.mode in FRAME_MODES:
+        values_ = frame_columns(
             store,
             opts.mode,
             gamma_correct=opts.gamma_correct,
+            region=opts.region,
             batch_frames=opts.batch_frames,
             progress=None if clusters else progress,
             warnings=warnings,
         )
+        if opts.mode == "brightness":
+            return metrics.brightness_greys(values_, opts.gamma_correct)
+        return values_
     return _cluster_columns(opts, clusters.centres, clusters.shares, height)
 
 
@@ -215,6 +259,8 @@ def _cluster_columns(opts: RenderOptions, centres, shares, height):
         return cols.dominant(centres, shares)
     if opts.mode == "least":
         return cols.least(centres, shares)
+    if opts.mode == "weighted-dominant":
+        return metrics.weighted_dominant(centres, shares)
     return cols.stacked_columns(centres, shares, height, sort=opts.sort, equal=opts.mode == "equal")
 
 
@@ -342,7 +388,7 @@ def _by_shot(store, opts: RenderOptions, shots: Shots, progress, load, warnings)
             load=load,
         )
     row = shots.sampled_index  # each shot's row among the sampled shots
-    if opts.mode in STATS_MODES:
+    if opts.mode in FRAME_MODES:
         values = _columns(store, opts, clusters, height, progress, warnings)
         bands = shot_means(values, shots, linear=opts.gamma_correct)[row]
     else:

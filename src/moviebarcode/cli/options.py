@@ -17,6 +17,7 @@ from moviebarcode.choices import (
     Hwaccel,
     Layout,
     Mode,
+    Region,
     Sort,
     Space,
     Tonemap,
@@ -154,9 +155,21 @@ _CLUSTER_OPTIONS = [
         default=_RENDER.mode,
         show_default=True,
         help="average: mean colour; squeeze: frame squeezed to one column; "
-        "dominant: the most populous cluster; stacked: all k clusters, as tall as "
-        "their share; least: the least populous cluster; equal: all k at equal "
-        "heights.",
+        "median: per-channel median; mode: the most frequent colour (16 levels a "
+        "channel); brightest: the colour of the brightest pixels; bright: mean of the "
+        "brightest 10%; brightness: mean luminance (Rec. 709 Y, linear light) in grey; "
+        "dominant: the most populous cluster; weighted-dominant: the clusters mixed by "
+        "share; stacked: all k clusters, as tall as their share; least: the least "
+        "populous cluster; equal: all k at equal heights.",
+    ),
+    click.option(
+        "--region",
+        type=choice(Region),
+        default=_RENDER.region,
+        show_default=True,
+        help="The pixels of each frame that average, median, mode, brightest, bright and "
+        "brightness read: the whole frame, its foreground or background (centre against "
+        "the side sixths), or its tiles of high or low contrast with their neighbours.",
     ),
     click.option(
         "--by",
@@ -294,6 +307,7 @@ def render_opts(params: dict, **extra) -> RenderOptions:
     """The RenderOptions from the values of the render options (plus ``extra`` fields)."""
     return RenderOptions(
         mode=params["mode"],
+        region=params["region"],
         by=params["by"],
         cuts=params["cut_marks"],
         cluster=ClusterParams(
