@@ -225,6 +225,7 @@ def test_a_zoomed_range_has_its_own_axis_minimap_and_palette(opened, film):
     opened.page.mouse.up()
     opened.page.wait_for_function("window.moviebarcode.state.b === 30")
     assert opened.state()["a"] == 10
+    opened.page.wait_for_selector("#axis[data-span='10-30']")  # redrawn on the next frame
     step = float(opened.page.get_attribute("#axis", "data-step"))
     ticks = opened.page.eval_on_selector_all("#axis .tick", "e => e.map(x => +x.dataset.t)")
     assert step < whole_step and len(ticks) >= 2

@@ -219,6 +219,7 @@
       el.appendChild(tick);
     }
     el.dataset.step = String(step);
+    el.dataset.span = `${S.a}-${S.b}`; // the range this axis was drawn for
   }
   function draw() {
     const ctx = fit($("barcode"));
