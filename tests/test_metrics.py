@@ -210,3 +210,69 @@ def test_cli_bad_mode_or_region_is_one_line_exit_2(tmp_path, args, words):
     lines = [ln for ln in text.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("moviebarcode: error: "), text
     assert all(w in text for w in words), text
+
+
+def test_palette_carries_the_metric(tmp_path):
+    import csv
+    import json
+
+    from moviebarcode.cluster import ClusterParams
+
+    frames, _ = square_frames(n=4)
+    store = make_store(tmp_path / "s.zarr", frames)
+    pj, pc = tmp_path / "p.json", tmp_path / "p.csv"
+    opts = dict(mode="median", region="foreground", cluster=ClusterParams(k=2))
+    render(store.path, RenderOptions(**opts, palette=pj), output=tmp_path / "a.png")
+    doc = json.loads(pj.read_text())
+    assert doc["metric"] == {"mode": "median", "region": "foreground"}
+    assert [f["median"] for f in doc["frames"]] == [list(FG)] * 4
+    render(store.path, RenderOptions(**opts, palette=pc), output=tmp_path / "a.png")
+    rows = list(csv.DictReader(pc.open()))
+    assert list(rows[0])[-3:] == ["median_r", "median_g", "median_b"]
+    assert {(r["median_r"], r["median_g"], r["median_b"]) for r in rows} == {tuple(map(str, FG))}
+    render(
+        store.path,
+        RenderOptions(mode="brightness", cluster=ClusterParams(k=2), palette=pj),
+        output=tmp_path / "b.png",
+    )
+    y = frame_metric(frames, "brightness")
+    got = [f["brightness"] for f in json.loads(pj.read_text())["frames"]]
+    np.testing.assert_allclose(got, y, atol=1e-6)
+    render(
+        store.path,
+        RenderOptions(mode="weighted-dominant", cluster=ClusterParams(k=2), palette=pj),
+        output=tmp_path / "w.png",
+    )
+    doc = json.loads(pj.read_text())
+    assert (
+        doc["metric"]["mode"] == "weighted-dominant"
+        and len(doc["frames"][0]["weighted-dominant"]) == 3
+    )
+
+
+def test_metrics_by_shot_are_the_mean_of_their_frames(tmp_path):
+    import json
+
+    from moviebarcode.cluster import ClusterParams
+
+    frames, _ = square_frames(n=4)
+    frames[2:] = frames[2:] // 2  # a darker second shot
+    store = make_store(tmp_path / "s.zarr", frames)
+    FrameStore.open(store.path, writable=True).set_cuts(np.array([1.0]), {"detector": "test"})
+    pj = tmp_path / "p.json"
+    for mode in ("median", "brightness"):
+        opts = RenderOptions(mode=mode, by="shot", height=2, cluster=ClusterParams(k=2), palette=pj)
+        render(store.path, opts, output=tmp_path / "s.png")
+        img = np.asarray(Image.open(tmp_path / "s.png").convert("RGB")).astype(float)
+        per_frame = frame_metric(frames, mode)
+        shots = json.loads(pj.read_text())["shots"]
+        for i, (a, b) in enumerate(((0, 2), (2, 4))):
+            if mode == "brightness":
+                want = per_frame[a:b].mean()
+                assert abs(shots[i]["brightness"] - want) < 1e-6
+                want = srgb(want)
+            else:
+                want = srgb(lin(per_frame[a:b]).mean(axis=0))
+                np.testing.assert_allclose(shots[i]["median"], want, atol=0.51)
+            column = img[0, 0 if i == 0 else -1]  # the first band, the last
+            np.testing.assert_allclose(column, np.broadcast_to(want, 3), atol=0.6)

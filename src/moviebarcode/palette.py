@@ -21,6 +21,13 @@ is the decoded frame number; these are the store's rows). A shot with no sampled
 CSV: a header ``shot,start,end,first_frame,stop_frame,from_shot,rank,r,g,b,share`` then
 one row per (shot, cluster); ``from_shot`` is empty for a shot of its own colours.
 
+With ``render --mode M`` for a per-frame metric (median, mode, brightest, bright,
+brightness, average, weighted-dominant; see ``moviebarcode.metrics``), each frame (shot)
+also carries it: JSON adds ``"metric": {"mode": M, "region": R}`` at the top and ``M`` to
+each entry, a colour ``[r, g, b]`` or, for brightness, the luminance Y 0..1 (6 decimals);
+CSV adds the columns ``M_r,M_g,M_b`` (brightness: ``brightness``) to every row. By shot,
+the value is the mean of its frames' values (in linear light).
+
 In both, colours are integer sRGB 0..255; clusters are ordered by share, largest first
 (``rank`` 0 is the largest); shares are rounded to 4 decimals by largest-remainder
 rounding, so a frame's (a shot's) rounded shares still sum to 1; clusters whose rounded
@@ -42,7 +49,7 @@ from moviebarcode.columns import stacked_heights, to_uint8
 from moviebarcode.errors import MoviebarcodeError
 from moviebarcode.image import atomic_output
 
-__all__ = ["PALETTE_FORMATS", "palette_rows", "write_palette", "write_shot_palette"]
+__all__ = ["PALETTE_FORMATS", "metric_cells", "palette_rows", "write_palette", "write_shot_palette"]
 
 PALETTE_FORMATS = (".json", ".csv")
 
@@ -82,6 +89,29 @@ def palette_rows(colours_srgb: Any, shares: Any) -> list[tuple[list[list[int]], 
     return rows
 
 
+def metric_cells(metric: tuple[str, Any] | None) -> tuple[list[str], list[list]]:
+    """A per-frame metric ``(mode, values)`` as palette cells: the CSV column names and
+    each row's values (colours (n, 3) as integer sRGB, luminance (n,) to 6 decimals)."""
+    if metric is None:
+        return [], []
+    name, values = metric
+    v = np.asarray(values, np.float64)
+    if v.ndim == 1:
+        return [name], [[round(x, 6)] for x in v.tolist()]
+    return [f"{name}_{c}" for c in "rgb"], to_uint8(v).astype(int).tolist()
+
+
+def _with_metric(doc: dict, entries: list[dict], metric, region: str) -> dict:
+    """The JSON ``doc`` with the metric named at its top and in each of ``entries``."""
+    names, cells = metric_cells(metric)
+    if not names:
+        return doc
+    doc["metric"] = {"mode": metric[0], "region": region}
+    for entry, c in zip(entries, cells, strict=True):
+        entry[metric[0]] = c[0] if len(c) == 1 else c
+    return doc
+
+
 def write_palette(
     path: str | os.PathLike[str],
     *,
@@ -91,6 +121,8 @@ def write_palette(
     indices: Any,
     colours_srgb: Any,
     shares: Any,
+    metric: tuple[str, Any] | None = None,
+    region: str = "whole",
 ) -> Path:
     """Write the per-frame palettes to ``path``, as JSON or CSV by its suffix.
 
@@ -110,6 +142,8 @@ def write_palette(
         Cluster colours, sRGB 0..255.
     shares : array of shape (F, k)
         Cluster shares.
+    metric, region : optional
+        A per-frame metric ``(mode, values (F, 3) or (F,))`` and the region it read.
 
     Returns
     -------
@@ -130,23 +164,21 @@ def write_palette(
             f"times ({len(t)}), indices ({len(ix)}) and colours ({len(rows)}) differ in length"
         )
     frames = zip(ix.tolist(), (round(x, 6) for x in t.tolist()), rows, strict=True)
-
+    names, cells = metric_cells(metric)
     if suffix == ".json":
-        doc = {
-            "k": int(k),
-            "space": str(space),
-            "frames": [
-                {"index": int(i), "time": tt, "colors": c, "shares": s} for i, tt, (c, s) in frames
-            ],
-        }
-        text = json.dumps(doc, separators=(",", ":"))
+        entries = [
+            {"index": int(i), "time": tt, "colors": c, "shares": s} for i, tt, (c, s) in frames
+        ]
+        doc = {"k": int(k), "space": str(space), "frames": entries}
+        text = json.dumps(_with_metric(doc, entries, metric, region), separators=(",", ":"))
     else:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["index", "time", "rank", "r", "g", "b", "share"])
-        for i, tt, (c, s) in frames:
+        w.writerow(["index", "time", "rank", "r", "g", "b", "share", *names])
+        for n, (i, tt, (c, s)) in enumerate(frames):
+            extra = cells[n] if cells else []
             for rank, (rgb, share) in enumerate(zip(c, s, strict=True)):
-                w.writerow([int(i), tt, rank, *rgb, share])
+                w.writerow([int(i), tt, rank, *rgb, share, *extra])
         text = buf.getvalue()
     return _write(target, text)
 
@@ -161,6 +193,8 @@ def write_shot_palette(
     source: Any,
     colours_srgb: Any,
     shares: Any,
+    metric: tuple[str, Any] | None = None,
+    region: str = "whole",
 ) -> Path:
     """Write each shot's palette to ``path``, as JSON or CSV by its suffix.
 
@@ -181,6 +215,8 @@ def write_shot_palette(
         Each shot's cluster colours (its source's), sRGB 0..255.
     shares : array of shape (S, k)
         Their shares.
+    metric, region : optional
+        As :func:`write_palette`'s, one value per shot.
 
     Returns
     -------
@@ -202,16 +238,19 @@ def write_shot_palette(
         if src != i:
             shot["from_shot"] = src
         shots.append(shot)
+    names, cells = metric_cells(metric)
     if suffix == ".json":
         doc = {"k": int(k), "space": str(space), "by": "shot", "shots": shots}
+        doc = _with_metric(doc, shots, metric, region)
         return _write(target, json.dumps(doc, separators=(",", ":")))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(SHOT_CSV_HEADER)
+    w.writerow([*SHOT_CSV_HEADER, *names])
     for i, shot in enumerate(shots):
         head = [i, shot["start"], shot["end"], *shot["frames"], shot.get("from_shot", "")]
+        extra = cells[i] if cells else []
         for rank, (rgb, share) in enumerate(zip(shot["colors"], shot["shares"], strict=True)):
-            w.writerow([*head, rank, *rgb, share])
+            w.writerow([*head, rank, *rgb, share, *extra])
     return _write(target, buf.getvalue())
 
 

@@ -396,7 +396,23 @@ def _by_shot(store, opts: RenderOptions, shots: Shots, progress, load, warnings)
     return barcode_image(np.repeat(bands, widths, axis=0), height=height), clusters, widths
 
 
+def _palette_metric(store: FrameStore, opts: RenderOptions, clusters: Clusters, shots):
+    """The palette's metric ``(mode, values)`` by frame (by shot: the mean of its frames'),
+    when the mode is a per-frame metric or weighted-dominant; else None."""
+    if opts.mode == "weighted-dominant":
+        row = shots.sampled_index if opts.by == "shot" else slice(None)
+        return opts.mode, metrics.weighted_dominant(clusters.centres[row], clusters.shares[row])
+    if opts.mode not in metrics.METRIC_MODES:
+        return None
+    values_ = frame_columns(store, opts.mode, gamma_correct=opts.gamma_correct, region=opts.region)
+    if opts.by == "shot":  # luminance is linear already
+        linear = opts.gamma_correct and opts.mode != "brightness"
+        values_ = shot_means(values_, shots, linear=linear)[shots.sampled_index]
+    return opts.mode, values_
+
+
 def _write_palette(store: FrameStore, opts: RenderOptions, clusters: Clusters, shots) -> None:
+    metric = _palette_metric(store, opts, clusters, shots)
     if opts.by == "shot":
         row = shots.sampled_index
         write_shot_palette(
@@ -408,6 +424,8 @@ def _write_palette(store: FrameStore, opts: RenderOptions, clusters: Clusters, s
             source=shots.source,
             colours_srgb=clusters.centres[row],
             shares=clusters.shares[row],
+            metric=metric,
+            region=opts.region,
         )
         return
     write_palette(
@@ -418,4 +436,6 @@ def _write_palette(store: FrameStore, opts: RenderOptions, clusters: Clusters, s
         indices=store.indices,
         colours_srgb=clusters.centres,
         shares=clusters.shares,
+        metric=metric,
+        region=opts.region,
     )
