@@ -49,6 +49,8 @@ Layout = Literal["linear", "circular"]
 """How a barcode is laid out: columns left to right, or wedges clockwise round a disc."""
 Background = Literal["black", "transparent"]
 """What lies outside a circular barcode's disc."""
+AlignMethod = Literal["local", "global"]
+"""compare's sequence alignment: Smith–Waterman (local) or Needleman–Wunsch (global)."""
 
 
 def values(choice: object) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import sys
 import click
 
 from moviebarcode import __version__
-from moviebarcode.cli import batch, info, prep, render, view
+from moviebarcode.cli import batch, compare, info, prep, render, view
 from moviebarcode.cli._common import EXIT_INTERRUPTED, EXIT_USAGE, fail
 from moviebarcode.ffmpegbin import set_ffmpeg
 
@@ -36,6 +36,7 @@ def cli(ffmpeg_path: str | None) -> None:
       moviebarcode render cache/movie.zarr   cluster the cached frames, write the barcode PNG
       moviebarcode view cache/movie.zarr     an interactive page of the barcode, one HTML file
       moviebarcode info cache/movie.zarr     what a store (or a movie) holds
+      moviebarcode compare a.zarr b.zarr     two films' barcodes: NRMSE, SSIM, lag, alignment
 
     Rendering again with another k or mode never decodes the movie again.
     """
@@ -43,7 +44,7 @@ def cli(ffmpeg_path: str | None) -> None:
         set_ffmpeg(ffmpeg_path)
 
 
-for _command in (prep.prep, render.render, view.view, info.info, batch.batch):
+for _command in (prep.prep, render.render, view.view, info.info, batch.batch, compare.compare):
     cli.add_command(_command)
 
 
