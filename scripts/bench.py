@@ -162,31 +162,44 @@ def bench_shots(args) -> None:
     work = Path(tempfile.mkdtemp(prefix="mb-shots-"))
     variants = [("default", {}), ("--fast", {"fast": True})]
     times = {(v, shots): [] for v, _ in variants for shots in (False, True)}
+    cpu = {(v, shots): [] for v, _ in variants for shots in (False, True)}
     try:
         for _ in range(args.repeat):
             for name, extra in variants:
                 for shots in (False, True):
                     out = work / f"{name}-{shots}.zarr"
                     req = PrepRequest(every=args.every, shots=shots, **extra)
-                    t0 = time.perf_counter()
+                    c0, t0 = cpu_seconds(), time.perf_counter()
                     prep(movie, req, output=out, jobs=args.jobs, force=True)
                     times[(name, shots)].append(time.perf_counter() - t0)
+                    cpu[(name, shots)].append(cpu_seconds() - c0)
         rows = []
         for name, _ in variants:
             off, on = (statistics.median(times[(name, x)]) for x in (False, True))
+            c_off, c_on = (statistics.median(cpu[(name, x)]) for x in (False, True))
             store = FrameStore.open(work / f"{name}-True.zarr")
             rows.append([f"prep {name}", f"{off:.2f}", f"{on:.2f}", f"{on / off:.3f}x",
-                         str(len(store.cuts)), str(store.meta["shots"]["frames_scored"])])
+                         f"{c_on / c_off:.3f}x", str(len(store.cuts)),
+                         str(store.meta["shots"]["frames_scored"])])
         print(f"\n{movie.name}: {info.codec} {info.width}x{info.height} {info.fps} fps, "
               f"{info.duration:.1f} s, --every {args.every}, --jobs {args.jobs or 'auto'}; "
               f"median of {args.repeat} alternating round(s)\n")
-        print(table(["", "no cuts s", "with cuts s", "ratio", "cuts", "frames scored"], rows))
+        print(table(["", "no cuts s", "with cuts s", "ratio", "CPU time ratio", "cuts",
+                     "frames scored"], rows))
         if args.reference:
             for name, _ in variants:
                 store = FrameStore.open(work / f"{name}-True.zarr")
                 shot_reference(movie, store, info.fps, name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children (ffmpeg): steadier
+    than wall time on a shared machine."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _frac(a: int, b: int) -> str:
