@@ -276,3 +276,22 @@ def test_metrics_by_shot_are_the_mean_of_their_frames(tmp_path):
                 np.testing.assert_allclose(shots[i]["median"], want, atol=0.51)
             column = img[0, 0 if i == 0 else -1]  # the first band, the last
             np.testing.assert_allclose(column, np.broadcast_to(want, 3), atol=0.6)
+
+
+def test_brightness_with_a_colour_map(tmp_path):
+    from moviebarcode.metrics import COLORMAPS, colormapped
+
+    np.testing.assert_allclose(
+        colormapped(np.array([0.0, 255.0]), "viridis"), [(68, 1, 84), (253, 231, 37)]
+    )
+    mid = colormapped(np.array([127.5]), "magma")[0]
+    np.testing.assert_allclose(mid, COLORMAPS["magma"][4])
+    frames, _ = square_frames(n=4)
+    store = make_store(tmp_path / "s.zarr", frames)
+    out = tmp_path / "v.png"
+    render(store.path, RenderOptions(mode="brightness", colormap="viridis", height=2), output=out)
+    img = np.asarray(Image.open(out).convert("RGB")).astype(float)
+    grey = srgb(frame_metric(frames, "brightness"))
+    np.testing.assert_allclose(img[0], colormapped(grey, "viridis"), atol=0.6)
+    with pytest.raises(ParameterError, match="--colormap draws --mode brightness"):
+        RenderOptions(mode="median", colormap="magma")

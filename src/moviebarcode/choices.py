@@ -29,6 +29,8 @@ ClusterMode = Literal["dominant", "weighted-dominant", "stacked", "least", "equa
 """The modes drawn from k-means clusters."""
 Region = Literal["whole", "foreground", "background", "high-contrast", "low-contrast"]
 """The pixels of a frame that a per-frame metric reads (see ``moviebarcode.regions``)."""
+Colormap = Literal["grey", "viridis", "magma"]
+"""How ``--mode brightness`` draws the luminance (see ``moviebarcode.metrics``)."""
 By = Literal["frame", "shot"]
 """What a barcode's column or band stands for: a sampled frame, or a shot (needs cuts)."""
 Sort = Literal["share", "lightness", "hue"]

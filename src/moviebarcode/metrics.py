@@ -37,7 +37,16 @@ from moviebarcode.choices import Region
 from moviebarcode.colorspace import linear_to_srgb, srgb_to_linear
 from moviebarcode.regions import region_mask, relative_luminance
 
-__all__ = ["BRIGHT_SHARE", "METRIC_MODES", "MODE_LEVELS", "frame_metric"]
+__all__ = [
+    "BRIGHT_SHARE",
+    "COLORMAPS",
+    "METRIC_MODES",
+    "MODE_LEVELS",
+    "brightness_greys",
+    "colormapped",
+    "frame_metric",
+    "weighted_dominant",
+]
 
 METRIC_MODES = ("average", "median", "mode", "brightest", "bright", "brightness")
 BRIGHT_SHARE = 0.1
@@ -194,3 +203,26 @@ def weighted_dominant(centres_srgb: Any, shares: Any) -> np.ndarray:
     s = np.asarray(to_host(shares), np.float64)
     mixed = (c * s[..., None]).sum(axis=1) / np.maximum(s.sum(axis=1), 1e-12)[:, None]
     return np.asarray(linear_to_srgb(mixed, xp=np), np.float32)
+
+
+COLORMAPS = {
+    # 9 anchors (0, 1/8, ..., 1) of matplotlib's maps, sRGB, linearly interpolated between
+    "viridis": [
+        (68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
+        (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37),
+    ],
+    "magma": [
+        (0, 0, 4), (28, 16, 68), (79, 18, 123), (129, 37, 129), (181, 54, 122),
+        (229, 80, 100), (251, 135, 97), (254, 194, 135), (252, 253, 191),
+    ],
+}  # fmt: skip
+
+
+def colormapped(levels: np.ndarray, colormap: str) -> np.ndarray:
+    """Grey ``levels`` (n,) 0..255 (brightness drawn in grey) as the colours (n, 3) float32
+    sRGB 0..255 of ``colormap`` (``COLORMAPS``) at those levels."""
+    anchors = np.asarray(COLORMAPS[colormap], np.float32)
+    at = np.asarray(levels, np.float32) / 255 * (len(anchors) - 1)
+    steps = np.arange(len(anchors))
+    channels = [np.interp(at, steps, anchors[:, c]) for c in range(3)]
+    return np.stack(channels, axis=1).astype(np.float32)

@@ -28,6 +28,7 @@ from moviebarcode.choices import (
     Background,
     By,
     ClusterMode,
+    Colormap,
     Layout,
     Mode,
     Region,
@@ -78,6 +79,7 @@ class RenderOptions:
 
     mode: Mode = "stacked"
     region: Region = "whole"
+    colormap: Colormap = "grey"
     by: By = "frame"
     cuts: bool = False
     cluster: ClusterParams = field(default_factory=ClusterParams)
@@ -100,6 +102,15 @@ class RenderOptions:
         check(Background, self.background, "--background")
         if self.size < 16:
             raise ParameterError("--size must be at least 16")
+        check(Region, self.region, "--region")
+        check(Colormap, self.colormap, "--colormap")
+        if self.colormap != "grey" and self.mode != "brightness":
+            raise ParameterError(f"--colormap draws --mode brightness, not {self.mode}")
+        if self.region != "whole" and self.mode not in REGION_MODES:
+            raise ParameterError(
+                f"--region {self.region} needs a per-frame mode ({', '.join(REGION_MODES)}); "
+                f"{self.mode} reads whole frames"
+            )
         check(Region, self.region, "--region")
         if self.region != "whole" and self.mode not in REGION_MODES:
             raise ParameterError(
@@ -254,6 +265,13 @@ def _columns(store, opts: RenderOptions, clusters: Clusters | None, height, prog
     return _cluster_columns(opts, clusters.centres, clusters.shares, height)
 
 
+def _coloured(opts: RenderOptions, columns: np.ndarray) -> np.ndarray:
+    """Brightness columns (greys) in the colour map asked for; other columns unchanged."""
+    if opts.mode != "brightness" or opts.colormap == "grey":
+        return columns
+    return metrics.colormapped(columns[:, 0], opts.colormap)
+
+
 def _cluster_columns(opts: RenderOptions, centres, shares, height):
     if opts.mode == "dominant":
         return cols.dominant(centres, shares)
@@ -366,7 +384,7 @@ def _by_frame(store, opts: RenderOptions, executor, progress, load, warnings):
             progress=progress,
             load=load,
         )
-    columns = _columns(store, opts, clusters, height, progress, warnings)
+    columns = _coloured(opts, _columns(store, opts, clusters, height, progress, warnings))
     return barcode_image(columns, height=height, width=opts.width), clusters
 
 
@@ -390,7 +408,7 @@ def _by_shot(store, opts: RenderOptions, shots: Shots, progress, load, warnings)
     row = shots.sampled_index  # each shot's row among the sampled shots
     if opts.mode in FRAME_MODES:
         values = _columns(store, opts, clusters, height, progress, warnings)
-        bands = shot_means(values, shots, linear=opts.gamma_correct)[row]
+        bands = _coloured(opts, shot_means(values, shots, linear=opts.gamma_correct)[row])
     else:
         bands = _cluster_columns(opts, clusters.centres[row], clusters.shares[row], height)
     return barcode_image(np.repeat(bands, widths, axis=0), height=height), clusters, widths

@@ -10,6 +10,7 @@ import click
 from moviebarcode.choices import (
     Background,
     By,
+    Colormap,
     Compressor,
     CropChoice,
     DeviceChoice,
@@ -172,6 +173,13 @@ _CLUSTER_OPTIONS = [
         "the side sixths), or its tiles of high or low contrast with their neighbours.",
     ),
     click.option(
+        "--colormap",
+        type=choice(Colormap),
+        default=_RENDER.colormap,
+        show_default=True,
+        help="How --mode brightness draws the luminance: in grey, or with a colour map.",
+    ),
+    click.option(
         "--by",
         type=choice(By),
         default=_RENDER.by,
@@ -308,6 +316,7 @@ def render_opts(params: dict, **extra) -> RenderOptions:
     return RenderOptions(
         mode=params["mode"],
         region=params["region"],
+        colormap=params["colormap"],
         by=params["by"],
         cuts=params["cut_marks"],
         cluster=ClusterParams(
