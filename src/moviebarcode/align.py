@@ -23,7 +23,7 @@ __all__ = ["SCORES", "Alignment", "align", "brightness_symbols", "hue_symbols"]
 SCORES = (2.0, -1.0, -0.5, -0.1)
 """(match, mismatch, gap open, gap extension), KALMUS's defaults."""
 _SCALE = 10
-_NEG = np.int64(-(2**40))
+_NEG = np.int32(-(2**29))
 
 
 @dataclass(frozen=True)
@@ -96,19 +96,21 @@ def align(
     b = np.asarray(b).reshape(len(b), -1)
     match, mismatch, g_open, g_ext = _scaled(scores)
     n, m = len(a), len(b)
-    cols = np.arange(m + 1, dtype=np.int64)
-    h_prev = np.zeros(m + 1, np.int64)
+    k = np.arange(m + 1, dtype=np.int32)
+    consts = (-g_ext * k, g_open + g_ext * (k[1:] - 1), g_open, g_ext)
+    b_cols = [np.ascontiguousarray(b[:, c]) for c in range(b.shape[1])]
+    h_prev = np.zeros(m + 1, np.int32)
     if not local:
-        h_prev[1:] = g_open + (cols[1:] - 1) * g_ext
-    f_prev = np.full(m, _NEG)
+        h_prev[1:] = consts[1]
+    f_prev = np.full(m, _NEG, np.int32)
     dirs = np.zeros((n, m), np.uint8) if traceback else None
     best, best_at = (0, (0, 0))
     for i in range(1, n + 1):
-        same = (a[i - 1][None, :] == b).sum(axis=1)
-        sub = same * match + (a.shape[1] - same) * mismatch
-        h, f_prev, step = _row(h_prev, f_prev, sub, i, local, g_open, g_ext, cols)
-        if traceback:
-            dirs[i - 1] = step
+        sub = np.full(m, mismatch * len(b_cols), np.int32)
+        for c, col in enumerate(b_cols):
+            sub += (col == a[i - 1, c]) * np.int32(match - mismatch)
+        h0 = 0 if local else g_open + (i - 1) * g_ext
+        h, f_prev = _row(h_prev, f_prev, sub, h0, local, consts, dirs, i - 1)
         if local:
             j = int(np.argmax(h))
             if h[j] > best:
@@ -120,28 +122,38 @@ def align(
     return Alignment(best / _SCALE, pairs)
 
 
-def _row(h_prev, f_prev, sub, i, local, g_open, g_ext, cols):
-    """One row of the DP: its H (with H[0]), its up-gap scores F, and per cell a byte: where
-    H came from (bits 0-1: 0 start, 1 diagonal, 2 left, 3 up), whether the left gap opened
-    there (bit 2) and whether the up gap did (bit 3)."""
+def _row(h_prev, f_prev, sub, h0, local, consts, dirs, row):
+    """One row of the DP: its H (with ``H[0] = h0``) and its up-gap scores F. With ``dirs``,
+    its row gets a byte per cell: where H came from (bits 0-1: 0 start, 1 diagonal, 2 left,
+    3 up), whether the left gap opened there (bit 2) and whether the up gap did (bit 3)."""
+    ext_k, e_off, g_open, g_ext = consts
     up_open = h_prev[1:] + g_open
-    f = np.maximum(up_open, f_prev + g_ext)
+    f_ext = f_prev + g_ext
+    f = np.maximum(up_open, f_ext)
     diag = h_prev[:-1] + sub
     d = np.maximum(diag, f)
-    h0 = 0 if local else g_open + (i - 1) * g_ext
     if local:
-        d = np.maximum(d, 0)
-    run = np.maximum.accumulate(np.concatenate([[h0], d]) - g_ext * cols)[:-1]
-    e = run + g_open + g_ext * (cols[1:] - 1)
-    h = np.concatenate([[h0], np.maximum(d, e)])
-    e_before = np.concatenate([[_NEG], e[:-1]])
-    e_open = (h[:-1] + g_open >= e_before + g_ext).astype(np.uint8)
-    f_open = (up_open >= f_prev + g_ext).astype(np.uint8)
-    hv = h[1:]
-    src = np.where(hv == diag, 1, np.where(hv == e, 2, 3)).astype(np.uint8)
-    if local:
-        src[hv == 0] = 0
-    return h, f, src | (e_open << 2) | (f_open << 3)
+        np.maximum(d, 0, out=d)
+    g = np.empty(len(d) + 1, np.int32)
+    g[0] = h0
+    g[1:] = d
+    g += ext_k
+    e = np.maximum.accumulate(g)[:-1] + e_off
+    h = np.empty_like(g)
+    h[0] = h0
+    np.maximum(d, e, out=h[1:])
+    if dirs is not None:
+        hv = h[1:]
+        step = np.where(hv == diag, 1, np.where(hv == e, 2, 3)).astype(np.uint8)
+        if local:
+            step[hv == 0] = 0
+        e_ext = np.empty_like(e)
+        e_ext[0] = _NEG
+        e_ext[1:] = e[:-1] + g_ext
+        step |= (h[:-1] + g_open >= e_ext).astype(np.uint8) << 2
+        step |= (up_open >= f_ext).astype(np.uint8) << 3
+        dirs[row] = step
+    return h, f
 
 
 def _trace(dirs: np.ndarray, i: int, j: int, local: bool) -> np.ndarray:
