@@ -48,9 +48,10 @@ def polar_lookup(x: np.ndarray, y: np.ndarray, radius: float, w: int, h: int):
         Whether the point lies in the disc.
     """
     r = np.hypot(x, y)
-    angle = np.mod(np.arctan2(x, -y), 2 * np.pi)  # 0 at 12 o'clock, growing clockwise
-    col = np.minimum((angle / (2 * np.pi) * w).astype(np.int64), w - 1)
-    row = np.clip(((1.0 - r / radius) * h).astype(np.int64), 0, h - 1)
+    turn = np.arctan2(x, -y) * np.float32(1 / (2 * np.pi))  # 0 at 12 o'clock, clockwise
+    turn += turn < 0
+    col = np.minimum((turn * w).astype(np.int64), w - 1)
+    row = np.clip(((1 - r / np.float32(radius)) * h).astype(np.int64), 0, h - 1)
     return col, row, r <= radius
 
 
@@ -75,22 +76,27 @@ def circular_image(
     PIL.Image.Image
         ``size`` x ``size``, RGB on black or RGBA on transparent.
     """
-    src = np.asarray(linear.convert("RGB"), dtype=np.float32)
+    src = np.asarray(linear.convert("RGB"))
     h, w = src.shape[:2]
+    padded = np.zeros((h * w + 1, 4), np.uint8)  # RGB and full alpha, then the outside
+    padded[:-1, :3] = src.reshape(-1, 3)
+    padded[:-1, 3] = 255
     ss = SUPERSAMPLE
     radius = size / 2 - margin
     offsets = (np.arange(ss) + 0.5) / ss
-    xs = (np.arange(size)[:, None] + offsets).reshape(-1) - size / 2
+    xs = ((np.arange(size)[:, None] + offsets).reshape(-1) - size / 2).astype(np.float32)
     colour = np.zeros((size, size, 3), np.float32)
     alpha = np.zeros((size, size), np.float32)
     for top in range(0, size, _ROWS_PER_BLOCK):
         rows = min(_ROWS_PER_BLOCK, size - top)
         ys = (np.arange(top, top + rows)[:, None] + offsets).reshape(-1) - size / 2
-        col, row, inside = polar_lookup(xs[None, :], ys[:, None], radius, w, h)
-        cover = inside.astype(np.float32)
-        premult = src[row, col] * cover[..., None]  # (rows*ss, size*ss, 3)
-        colour[top : top + rows] = premult.reshape(rows, ss, size, ss, 3).mean(axis=(1, 3))
-        alpha[top : top + rows] = cover.reshape(rows, ss, size, ss).mean(axis=(1, 3))
+        col, row, inside = polar_lookup(xs[None, :], ys[:, None].astype(np.float32), radius, w, h)
+        index = row * w + col
+        index[~inside] = h * w  # outside: the black, transparent extra entry
+        sampled = np.take(padded, index, axis=0).reshape(rows, ss, size, ss, 4)
+        block = sampled.sum(axis=(1, 3), dtype=np.float32) / (ss * ss)
+        colour[top : top + rows] = block[..., :3]
+        alpha[top : top + rows] = block[..., 3] / 255
     if background == "transparent":
         straight = colour / np.maximum(alpha, 1e-6)[..., None]
         rgba = np.concatenate([straight, alpha[..., None] * 255], axis=2)
