@@ -105,8 +105,6 @@ def _contrast_tiles(y: Any, *, high: bool) -> Any:
     rows = xp.arange(h) * gy // h
     cols = xp.arange(w) * gx // w
     tiles = xp.zeros((n, gy, gx), dtype=xp.float64)
-    counts = xp.zeros((gy, gx), dtype=xp.float64)
-    xp.add.at(counts, (rows[:, None], cols[None, :]), 1.0)
     tile_of = (rows[:, None] * gx + cols[None, :]).ravel()
     flat = y.reshape(n, -1).astype(xp.float64)
     for t in range(gy * gx):  # GRID**2 reductions, each over the whole batch
