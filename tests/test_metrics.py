@@ -295,3 +295,15 @@ def test_brightness_with_a_colour_map(tmp_path):
     np.testing.assert_allclose(img[0], colormapped(grey, "viridis"), atol=0.6)
     with pytest.raises(ParameterError, match="--colormap draws --mode brightness"):
         RenderOptions(mode="median", colormap="magma")
+
+
+def test_default_file_names_name_the_region_and_colour_map():
+    from moviebarcode.render import image_file_name
+
+    assert image_file_name("f", RenderOptions(mode="median", region="foreground")) == (
+        "f-median-foreground.png"
+    )
+    assert image_file_name("f", RenderOptions(mode="brightness", colormap="magma")) == (
+        "f-brightness-magma.png"
+    )
+    assert image_file_name("f", RenderOptions(mode="brightness")) == "f-brightness.png"

@@ -143,11 +143,12 @@ class RenderResult:
 
 
 def image_file_name(stem: str, opts: RenderOptions) -> str:
-    """<stem>-<mode>[-<region>][-k<k>][-lab][-shots].png"""
+    """<stem>-<mode>[-<region>][-<colormap>][-k<k>][-lab][-shots].png"""
     by = "-shots" if opts.by == "shot" else ""
     by += "-circular" if opts.layout == "circular" else ""
     if opts.mode not in CLUSTER_MODES:
         region = "" if opts.region == "whole" else f"-{opts.region}"
+        region += "" if opts.colormap == "grey" else f"-{opts.colormap}"
         return f"{stem}-{opts.mode}{region}{by}.png"
     lab = "-lab" if opts.cluster.space == "lab" else ""
     return f"{stem}-{opts.mode}-k{opts.cluster.k}{lab}{by}.png"
