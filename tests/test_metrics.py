@@ -307,3 +307,20 @@ def test_default_file_names_name_the_region_and_colour_map():
         "f-brightness-magma.png"
     )
     assert image_file_name("f", RenderOptions(mode="brightness")) == "f-brightness.png"
+
+
+def test_squeeze_over_a_region(tmp_path):
+    from moviebarcode.columns import squeeze_columns
+    from moviebarcode.metrics import squeeze_region
+
+    frames, square = square_frames(n=3)
+    got = squeeze_region(frames, "foreground")
+    whole = squeeze_columns(frames)
+    for i in range(3):
+        rows = square[i].any(axis=1)
+        np.testing.assert_allclose(got[i, rows], np.tile(FG, (rows.sum(), 1)), atol=0.02)
+        np.testing.assert_allclose(got[i, ~rows], whole[i, ~rows], atol=0.02)  # no region
+    np.testing.assert_allclose(squeeze_region(frames, "whole"), whole, atol=0.02)
+    store = make_store(tmp_path / "s.zarr", frames)
+    values = frame_columns(store, "squeeze", region="foreground")
+    np.testing.assert_allclose(values, got)

@@ -22,7 +22,8 @@ differs from KALMUS (``kalmus.barcodes.Barcode.get_color_from_frame``):
 * ``brightness`` -- the mean Rec. 709 luminance Y in linear light, 0..1, shape ``(n,)``.
   KALMUS averages Rec. 601 luma of the codes.
 
-With ``gamma_correct=False`` means and luminances are taken on the sRGB codes / 255 (the
+``squeeze_region`` squeezes a frame to a column over a region (each row's mean over its
+pixels in it). With ``gamma_correct=False`` means and luminances are taken on the sRGB codes / 255 (the
 naive way). Colours come back as float32 sRGB 0..255, ``(n, 3)``.
 """
 
@@ -45,6 +46,7 @@ __all__ = [
     "brightness_greys",
     "colormapped",
     "frame_metric",
+    "squeeze_region",
     "weighted_dominant",
 ]
 
@@ -187,6 +189,21 @@ def frame_metric(
     else:
         out = _bright(linear, y, mask)
     return _encode(out, gamma_correct)
+
+
+def squeeze_region(frames: Any, region: Region, *, gamma_correct: bool = True) -> np.ndarray:
+    """``squeeze`` over a region: each row's mean colour (n, h, 3) float32 sRGB 0..255 over
+    its pixels in ``region``; a row with none of them is the whole row's mean."""
+    xp = get_xp(frames)
+    linear = _lut(xp, gamma_correct)[frames]
+    mask = region_mask(frames, region, linear)
+    if mask is not None:
+        mask = mask | ~mask.any(axis=2, keepdims=True)  # rows outside: the whole row
+        count = mask.sum(axis=2)[..., None]
+        linear = xp.where(mask[..., None], linear, 0).sum(axis=2, dtype=xp.float64) / count
+    else:
+        linear = linear.mean(axis=2, dtype=xp.float64)
+    return _encode(linear, gamma_correct)
 
 
 def brightness_greys(y: np.ndarray, gamma_correct: bool = True) -> np.ndarray:

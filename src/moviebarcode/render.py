@@ -57,7 +57,7 @@ CLUSTER_MODES = values(ClusterMode)
 STATS_MODES = ("average", "squeeze")
 FRAME_MODES = ("squeeze", *metrics.METRIC_MODES)
 """The modes drawn from per-frame statistics (``frame_columns``), without clustering."""
-REGION_MODES = metrics.METRIC_MODES
+REGION_MODES = (*metrics.METRIC_MODES, "squeeze")
 """The modes that read a region of each frame (``--region``); the others read it whole."""
 STATS_BYTES = 16 * 1024 * 1024
 """Bytes of frames per batch of the per-frame statistics: memory is bounded in bytes, at any
@@ -168,8 +168,10 @@ def stats_name(mode: str, gamma_correct: bool, region: str = "whole") -> str:
 
 def _stats_fn(mode: str, region: str, gamma_correct: bool):
     """The batch function of a per-frame statistic."""
-    if mode == "squeeze":
+    if mode == "squeeze" and region == "whole":
         return lambda frames: cols.squeeze_columns(frames, gamma_correct=gamma_correct)
+    if mode == "squeeze":
+        return lambda frames: metrics.squeeze_region(frames, region, gamma_correct=gamma_correct)
     if mode == "average" and region == "whole":
         return lambda frames: cols.average_colours(frames, gamma_correct=gamma_correct)
     return lambda frames: metrics.frame_metric(
