@@ -23,8 +23,8 @@ differs from KALMUS (``kalmus.barcodes.Barcode.get_color_from_frame``):
   KALMUS averages Rec. 601 luma of the codes.
 
 ``squeeze_region`` squeezes a frame to a column over a region (each row's mean over its
-pixels in it). With ``gamma_correct=False`` means and luminances are taken on the sRGB codes / 255 (the
-naive way). Colours come back as float32 sRGB 0..255, ``(n, 3)``.
+pixels in it). With ``gamma_correct=False`` means and luminances are taken on the sRGB
+codes / 255 (the naive way). Colours come back as float32 sRGB 0..255, ``(n, 3)``.
 """
 
 from __future__ import annotations

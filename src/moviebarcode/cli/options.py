@@ -169,8 +169,9 @@ _CLUSTER_OPTIONS = [
         default=_RENDER.region,
         show_default=True,
         help="The pixels of each frame that average, squeeze, median, mode, brightest, "
-        "bright and brightness read: the whole frame, its foreground or background (centre against "
-        "the side sixths), or its tiles of high or low contrast with their neighbours.",
+        "bright and brightness read: the whole frame, its foreground or background "
+        "(centre against the side sixths), or its tiles of high or low contrast with "
+        "their neighbours.",
     ),
     click.option(
         "--colormap",
