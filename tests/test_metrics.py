@@ -324,3 +324,25 @@ def test_squeeze_over_a_region(tmp_path):
     store = make_store(tmp_path / "s.zarr", frames)
     values = frame_columns(store, "squeeze", region="foreground")
     np.testing.assert_allclose(values, got)
+
+
+@pytest.mark.parametrize("region", ["whole", "foreground", "background", "high-contrast"])
+def test_metrics_run_on_cupy_arrays(monkeypatch, region):
+    """The CuPy path, on the NumPy stand-in for CuPy (tests/cupy_standin.py): the same
+    values as NumPy's, returned as NumPy arrays."""
+    import sys
+
+    import cupy_standin
+
+    from moviebarcode.metrics import squeeze_region
+
+    monkeypatch.setitem(sys.modules, "cupy", cupy_standin)
+    frames = random_frames(n=3, h=16, w=24, seed=5)
+    frames[:, 4:12, 8:16] = FG
+    on_device = cupy_standin.asarray(frames)
+    for mode in ("average", "median", "mode", "brightest", "bright", "brightness"):
+        got = frame_metric(on_device, mode, region=region)
+        assert isinstance(got, np.ndarray), mode
+        np.testing.assert_allclose(got, frame_metric(frames, mode, region=region), err_msg=mode)
+    got = squeeze_region(on_device, region)
+    np.testing.assert_allclose(got, squeeze_region(frames, region))
