@@ -170,3 +170,13 @@ def cut_clip(tmp_path_factory) -> tuple[Path, np.ndarray]:
         str(path),
     )  # fmt: skip
     return path, cuts
+
+
+def kalmus_python() -> str | None:
+    """A Python that has KALMUS, for the tests that compare with it: $MOVIEBARCODE_KALMUS,
+    else the repository's .kalmus-venv (made by scripts/kalmus-env); None without one."""
+    named = os.environ.get("MOVIEBARCODE_KALMUS")
+    if named:
+        return named
+    here = Path(__file__).resolve().parent.parent / ".kalmus-venv" / "bin" / "python"
+    return str(here) if here.exists() else None

@@ -5,7 +5,6 @@ dynamic programme; KALMUS's own measures where it is installed; the command line
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 from colourstores import colour_store
 from PIL import Image
 
+from conftest import kalmus_python
 from moviebarcode.align import align, brightness_symbols, hue_symbols
 from moviebarcode.cli import cli
 from moviebarcode.compare import (
@@ -30,7 +30,7 @@ from moviebarcode.errors import InputError, ParameterError
 
 STEP = 0.5  # seconds between frames
 N = 300
-KALMUS_PYTHON = os.environ.get("MOVIEBARCODE_KALMUS_PYTHON", "/tmp/kvenv2/bin/python")
+KALMUS_PYTHON = kalmus_python()
 
 
 @pytest.fixture(scope="module")
@@ -178,9 +178,11 @@ def test_cli_table_json_image_and_errors(stores, tmp_path):
     assert res.exit_code == 1 and "does not exist" in res.output
 
 
-@pytest.mark.skipif(not Path(KALMUS_PYTHON).exists(), reason="no interpreter with kalmus")
+@pytest.mark.skipif(
+    KALMUS_PYTHON is None, reason="kalmus is not installed: run scripts/kalmus-env"
+)
 def test_metrics_agree_with_kalmus(stores, film, tmp_path):
-    """KALMUS (pip install kalmus, in its own environment: $MOVIEBARCODE_KALMUS_PYTHON)
+    """KALMUS (pip install kalmus, in its own environment: scripts/kalmus-env)
     measures the same barcodes. Its SSIM is left out: it calls scikit-image with
     ``multichannel=True``, which scikit-image 0.19 on no longer takes."""
     a = film[20 : 20 + N].astype(np.uint8)

@@ -1,6 +1,6 @@
 """Our per-frame metrics against KALMUS's own on the same frames, where KALMUS is installed:
-``MOVIEBARCODE_KALMUS`` names a Python that has it (``pip install kalmus`` in a venv of its
-own; it is no dependency of ours). Skipped otherwise.
+``scripts/kalmus-env`` makes one in .kalmus-venv (``MOVIEBARCODE_KALMUS`` may name another
+Python that has it; it is no dependency of ours). Skipped otherwise.
 
 KALMUS works on the sRGB codes, so ours run with ``gamma_correct=False`` here. Where ours
 differs on purpose (README, "Colour metrics and regions"), the test bounds the difference:
@@ -11,17 +11,17 @@ brightness is Rec. 709 Y (KALMUS: Rec. 601 luma, rounded), equal on grey frames.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import kalmus_python
 from moviebarcode.metrics import frame_metric
 
 HERE = Path(__file__).parent
-KALMUS_PYTHON = os.environ.get("MOVIEBARCODE_KALMUS")
+KALMUS_PYTHON = kalmus_python()
 
 
 def frames() -> np.ndarray:
@@ -38,7 +38,7 @@ def frames() -> np.ndarray:
 @pytest.fixture(scope="module")
 def kalmus(tmp_path_factory):
     if not KALMUS_PYTHON:
-        pytest.skip("kalmus is not installed: set MOVIEBARCODE_KALMUS to a Python that has it")
+        pytest.skip("kalmus is not installed: run scripts/kalmus-env, or set MOVIEBARCODE_KALMUS")
     path = tmp_path_factory.mktemp("kalmus") / "frames.npy"
     np.save(path, frames())
     r = subprocess.run(
