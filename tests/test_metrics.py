@@ -185,9 +185,9 @@ def test_brightness_and_region_barcodes(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB"))[0], [FG] * 4)
 
 
-def test_region_with_a_cluster_mode_is_refused():
-    with pytest.raises(ParameterError, match="--region foreground needs a per-frame mode"):
-        RenderOptions(mode="stacked", region="foreground")
+def test_region_with_a_cluster_mode_by_shot_is_refused():
+    with pytest.raises(ParameterError, match="--region foreground with --by shot needs"):
+        RenderOptions(mode="stacked", region="foreground", by="shot")
     with pytest.raises(ParameterError, match="unknown --region"):
         RenderOptions(mode="median", region="sky")
 
@@ -195,7 +195,7 @@ def test_region_with_a_cluster_mode_is_refused():
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["--mode", "stacked", "--region", "foreground"], ["needs a per-frame mode"]),
+        (["--mode", "stacked", "--region", "foreground", "--by", "shot"], ["needs a per-frame"]),
         (["--mode", "median", "--region", "sky"], ["region", "sky"]),
         (["--mode", "medium"], ["mode", "medium"]),
     ],

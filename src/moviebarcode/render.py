@@ -49,6 +49,7 @@ from moviebarcode.image import (
     save_png,
 )
 from moviebarcode.palette import write_palette, write_shot_palette
+from moviebarcode.regioncluster import cluster_region
 from moviebarcode.shotcluster import cluster_shots
 from moviebarcode.shots import Shots, band_widths, cut_columns, shot_means, shots_of
 from moviebarcode.store import FrameStore
@@ -58,7 +59,8 @@ STATS_MODES = ("average", "squeeze")
 FRAME_MODES = ("squeeze", *metrics.METRIC_MODES)
 """The modes drawn from per-frame statistics (``frame_columns``), without clustering."""
 REGION_MODES = (*metrics.METRIC_MODES, "squeeze")
-"""The modes that read a region of each frame (``--region``); the others read it whole."""
+"""The modes that read a region of each frame's statistics (``--region``); the cluster modes
+cluster a region by frame (``moviebarcode.regioncluster``), not by shot."""
 STATS_BYTES = 16 * 1024 * 1024
 """Bytes of frames per batch of the per-frame statistics: memory is bounded in bytes, at any
 frame size (linear light makes a float32 copy of the batch, four times its size)."""
@@ -106,16 +108,10 @@ class RenderOptions:
         check(Colormap, self.colormap, "--colormap")
         if self.colormap != "grey" and self.mode != "brightness":
             raise ParameterError(f"--colormap draws --mode brightness, not {self.mode}")
-        if self.region != "whole" and self.mode not in REGION_MODES:
+        if self.region != "whole" and self.by == "shot" and self.mode in CLUSTER_MODES:
             raise ParameterError(
-                f"--region {self.region} needs a per-frame mode ({', '.join(REGION_MODES)}); "
-                f"{self.mode} reads whole frames"
-            )
-        check(Region, self.region, "--region")
-        if self.region != "whole" and self.mode not in REGION_MODES:
-            raise ParameterError(
-                f"--region {self.region} needs a per-frame mode ({', '.join(REGION_MODES)}); "
-                f"{self.mode} reads whole frames"
+                f"--region {self.region} with --by shot needs a per-frame mode "
+                f"({', '.join(REGION_MODES)}); {self.mode} takes a region by frame only"
             )
         check(By, self.by, "--by")
         check(Sort, self.sort, "sort")
@@ -143,7 +139,8 @@ class RenderResult:
 
 
 def image_file_name(stem: str, opts: RenderOptions) -> str:
-    """<stem>-<mode>[-<region>][-<colormap>][-k<k>][-lab][-shots].png"""
+    """<stem>-<mode>[-<region>][-<colormap>][-shots].png; cluster modes:
+    <stem>-<mode>-k<k>[-lab][-<region>][-shots].png"""
     by = "-shots" if opts.by == "shot" else ""
     by += "-circular" if opts.layout == "circular" else ""
     if opts.mode not in CLUSTER_MODES:
@@ -151,6 +148,7 @@ def image_file_name(stem: str, opts: RenderOptions) -> str:
         region += "" if opts.colormap == "grey" else f"-{opts.colormap}"
         return f"{stem}-{opts.mode}{region}{by}.png"
     lab = "-lab" if opts.cluster.space == "lab" else ""
+    lab += "" if opts.region == "whole" else f"-{opts.region}"
     return f"{stem}-{opts.mode}-k{opts.cluster.k}{lab}{by}.png"
 
 
@@ -337,9 +335,9 @@ def render(
     """Render the barcode of a complete store to a PNG (and the palette file if asked).
 
     By frame, clustering (when the mode or the palette needs it) runs on ``executor``
-    (default: this process; see ``moviebarcode.cluster.cluster``); by shot, in this
-    process (``moviebarcode.shotcluster``). InputError when ``opts`` asks for shots or
-    cuts and the store has no cuts."""
+    (default: this process; see ``moviebarcode.cluster.cluster``); of a region, and by
+    shot, in this process (``moviebarcode.regioncluster``, ``moviebarcode.shotcluster``).
+    InputError when ``opts`` asks for shots or cuts and the store has no cuts."""
     t0 = time.perf_counter()
     store = FrameStore.open(store_path)
     store.require_complete()
@@ -377,16 +375,11 @@ def _by_frame(store, opts: RenderOptions, executor, progress, load, warnings):
         None if opts.mode == "squeeze" else default_height(opts.width or store.frames_done)
     )
     clusters = None
-    if opts.needs_clusters:
-        clusters = cluster(
-            store,
-            opts.cluster,
-            executor=executor,
-            recompute=opts.recompute,
-            batch_frames=opts.batch_frames,
-            progress=progress,
-            load=load,
-        )
+    common = {"recompute": opts.recompute, "batch_frames": opts.batch_frames, "load": load}
+    if opts.needs_clusters and opts.region != "whole":
+        clusters = cluster_region(store, opts.cluster, opts.region, progress=progress, **common)
+    elif opts.needs_clusters:
+        clusters = cluster(store, opts.cluster, executor=executor, progress=progress, **common)
     columns = _coloured(opts, _columns(store, opts, clusters, height, progress, warnings))
     return barcode_image(columns, height=height, width=opts.width), clusters
 

@@ -168,8 +168,8 @@ _CLUSTER_OPTIONS = [
         type=choice(Region),
         default=_RENDER.region,
         show_default=True,
-        help="The pixels of each frame that average, squeeze, median, mode, brightest, "
-        "bright and brightness read: the whole frame, its foreground or background "
+        help="The pixels of each frame that the mode reads (the cluster modes: by frame "
+        "only): the whole frame, its foreground or background "
         "(centre against the side sixths), or its tiles of high or low contrast with "
         "their neighbours.",
     ),
