@@ -477,7 +477,8 @@ def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
 
 
 def bench_e2e(args) -> None:
-    """The user's whole wait: prep (default, --fast, --keyframes) plus render --k 8, through
+    """The user's whole wait: prep (default, --fast, each with and without cut detection,
+    --keyframes) plus render --k 8, through
     the command line, next to ffmpeg decoding the film alone, each scaled to a two-hour film
     by the duration ratio."""
     movie = Path(args.movie)
@@ -500,7 +501,9 @@ def bench_e2e(args) -> None:
     rows = [["ffmpeg -i MOVIE -f null - (decode only)", f"{t_null:.1f}", "", "",
              f"{t_null * scale / 60:.1f}"]]
     with tempfile.TemporaryDirectory() as tmp:
-        for name, extra in (("prep", []), ("prep --fast", ["--fast"]),
+        for name, extra in (("prep", []), ("prep --no-shots", ["--no-shots"]),
+                            ("prep --fast", ["--fast"]),
+                            ("prep --fast --no-shots", ["--fast", "--no-shots"]),
                             ("prep --keyframes", ["--keyframes"])):
             store = Path(tmp) / f"{len(rows)}.zarr"
             every = [] if "--keyframes" in extra else ["--every", str(args.every)]
