@@ -189,7 +189,10 @@ def _make_old(store_path) -> None:
     g.attrs["moviebarcode"] = meta
 
 
-def test_prep_shots_adds_cuts_to_an_old_store_without_touching_frames(cut_clip, tmp_path):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_prep_shots_adds_cuts_to_an_old_store_without_touching_frames(cut_clip, tmp_path, jobs):
+    """In one process or in two segments (the film is decoded again for the scores alone),
+    the cuts of a prep that found them, and every frame's score once."""
     clip, cuts = cut_clip
     out = tmp_path / "old.zarr"
     prep(clip, PrepRequest(), output=out, jobs=1)
@@ -198,12 +201,14 @@ def test_prep_shots_adds_cuts_to_an_old_store_without_touching_frames(cut_clip, 
     assert old.cuts is None and old.meta["layout_version"] == 1
     frames = old.frames[...]
     mtimes = sorted(p.stat().st_mtime_ns for p in (out / "frames").rglob("*") if p.is_file())
-    r = cli("prep", "--shots", out)  # the store stands for its own film and options
+    r = cli("prep", "--shots", out, "--jobs", jobs)  # the store stands for its film
     assert r.returncode == 0, r.stderr
     assert "shot cuts added" in r.stdout
     new = FrameStore.open(out)
     assert cut_frames(new, clip).tolist() == cuts.tolist()
     assert new.meta["layout_version"] == 2
+    times, scores = new.scores()
+    assert np.allclose(times, decoded_times(clip), atol=1e-6) and np.isnan(scores).sum() == 1
     assert np.array_equal(new.frames[...], frames)
     assert (
         sorted(p.stat().st_mtime_ns for p in (out / "frames").rglob("*") if p.is_file()) == mtimes

@@ -364,7 +364,7 @@ def prep(
         if store is not None and store.complete:
             damaged = store.first_damaged_frame()
             if damaged is None:
-                status, warnings = bring_cuts(store, info, request, progress)
+                status, warnings = bring_cuts(store, info, request, progress, jobs)
                 return PrepResult(out, status, store.frames_done, warnings)
             store.update_meta(complete=False)  # lost or cut chunks: decode again from there
             store.truncate(damaged)
@@ -427,7 +427,9 @@ def set_cuts(store: FrameStore, info: MovieInfo, detection: ShotDetection) -> np
     return cuts
 
 
-def bring_cuts(store: FrameStore, info, request: PrepRequest, progress) -> tuple[str, list[str]]:
+def bring_cuts(
+    store: FrameStore, info, request: PrepRequest, progress, jobs: int | None = None
+) -> tuple[str, list[str]]:
     """A complete store, brought to the request's cut options: cuts added (the film decoded
     again, the frames untouched) or picked again from the stored scores. (status, warnings)"""
     detection = request.detection()
@@ -442,21 +444,34 @@ def bring_cuts(store: FrameStore, info, request: PrepRequest, progress) -> tuple
         cuts = set_cuts(store, info, detection)
         _record_shot_options(store, request)
         return f"up to date; {len(cuts)} cuts picked again from the stored scores", []
+    store.set_scores(np.zeros(0), np.zeros(0))
+    report = _rescore(store, info, jobs, progress)
+    if report.returncode:
+        msg = report.errors[0]["message"] if report.errors else "ffmpeg failed"
+        raise InputError(f"{info.path}: could not decode it again for the cuts ({msg})")
+    cuts = set_cuts(store, info, detection)
+    _record_shot_options(store, request)
+    return f"up to date; {len(cuts)} shot cuts added (frames untouched)", []
+
+
+def _rescore(store: FrameStore, info: MovieInfo, jobs: int | None, progress):
+    """Decode the store's film again for the cut scores alone, in parallel segments where
+    they can be planned, into the store's scores; the decoding report."""
     picture = _stored_picture(store)
     sampling = decoded_sampling(Sampling(**store.meta["sampling"]), info, picture)
-    store.set_scores(np.zeros(0), np.zeros(0))
+    n_jobs = jobs or os.cpu_count() or 1
+    plan = segments.plan(info, sampling, n_jobs, None, picture.noref) if n_jobs > 1 else None
+    if plan is not None:
+        times, scores, report = segments.scores_only(info, sampling, picture, plan, progress)
+        store.append_scores(times, scores)
+        return report
     decoder = Decoder(info, sampling, picture, score_end=_score_end(sampling))
     for _ in decoder.batches(store.chunk_frames):
         if progress:
             progress(decoder.report.last_time or 0.0, store.frames_done)
         store.append_scores(*decoder.scores.take_paired())
     store.append_scores(*decoder.take_scores())
-    if decoder.report.returncode:
-        msg = decoder.report.errors[0]["message"] if decoder.report.errors else "ffmpeg failed"
-        raise InputError(f"{info.path}: could not decode it again for the cuts ({msg})")
-    cuts = set_cuts(store, info, detection)
-    _record_shot_options(store, request)
-    return f"up to date; {len(cuts)} shot cuts added (frames untouched)", []
+    return decoder.report
 
 
 def _record_shot_options(store: FrameStore, request: PrepRequest) -> None:

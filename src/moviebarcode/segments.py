@@ -337,10 +337,7 @@ def run(
                 writer.add(frames, t, idx)
                 decoded_until[i] = dec.report.last_time or seg.t_first
                 if on_progress:
-                    on_progress(
-                        sum(d - s.t_first for d, s in zip(decoded_until, segments, strict=True)),
-                        sum(done),
-                    )
+                    on_progress(_film_done(decoded_until, segments), sum(done))
             scores = dec.take_scores()  # to the next segment's first frame
             with locks["scores"]:
                 store.append_scores(*scores)
@@ -362,6 +359,55 @@ def run(
                     d.close()
             raise
     return _merge(reports)
+
+
+def _film_done(decoded_until: list[float], segments: list[Segment]) -> float:
+    """Seconds of film the segments have decoded so far, together."""
+    return sum(d - s.t_first for d, s in zip(decoded_until, segments, strict=True))
+
+
+def scores_only(
+    info: MovieInfo,
+    sampling: Sampling,
+    picture: Picture,
+    segments: list[Segment],
+    on_progress=None,
+) -> tuple[np.ndarray, np.ndarray, DecodeReport]:
+    """Every segment decoded in its own ffmpeg process for its cut scores alone, its frames
+    dropped: a complete store's cuts found without touching its frames. Returns the scores
+    as (times, scores) pieces put together (see ``cutdetect.merge_scores``) and the report."""
+    decoded_until = [s.t_first for s in segments]
+    reports = [DecodeReport() for _ in segments]
+    decoders: list[Decoder | None] = [None] * len(segments)
+
+    def work(i: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        seg = segments[i]
+        dec, _ = _segment_decoder(None, info, sampling, picture, seg, 0, True)
+        decoders[i] = dec
+        parts = []
+        try:
+            for _ in dec.batches(64):
+                parts.append(dec.scores.take_paired())
+                decoded_until[i] = dec.report.last_time or seg.t_first
+                if on_progress:
+                    on_progress(_film_done(decoded_until, segments), 0)
+            parts.append(dec.take_scores())
+        finally:
+            reports[i] = dec.report
+        return parts
+
+    with ThreadPoolExecutor(max_workers=len(segments)) as pool:
+        futures = [pool.submit(work, i) for i in range(len(segments))]
+        try:
+            parts = [p for f in futures for p in f.result()]
+        except BaseException:
+            for d in decoders:
+                if d is not None:
+                    d.close()
+            raise
+    times = np.concatenate([t for t, _ in parts]) if parts else np.zeros(0)
+    scores = np.concatenate([s for _, s in parts]) if parts else np.zeros(0)
+    return times, scores, _merge(reports)
 
 
 def _same_time(times: np.ndarray, planned: np.ndarray) -> bool:
