@@ -313,3 +313,24 @@ def test_fades_and_dissolves_as_pyscenedetect(tmp_path):
     assert got == _reference_cuts(clip)
     assert not any(75 <= c <= 100 for c in got)  # no cut in the dissolve
     assert 14 * 25 in got  # the hard cut
+
+
+def test_adding_cuts_shows_progress(clips, tmp_path):
+    """Decoding again for the cuts is long work: the progress bar starts, and moves."""
+    out = tmp_path / "s.zarr"
+    prep(clips["colours"], PrepRequest(shots=False), output=out, jobs=1)
+    started, moved = [], []
+    r = prep(
+        clips["colours"],
+        PrepRequest(),
+        output=out,
+        on_start=lambda *a: started.append(a),
+        progress=lambda t, kept: moved.append(t),
+    )
+    assert "shot cuts added" in r.status
+    assert len(started) == 1 and moved and max(moved) > 0
+    started.clear()
+    assert prep(clips["colours"], PrepRequest(), output=out, on_start=started.append).status == (
+        "up to date"
+    )
+    assert not started  # nothing to decode: no bar

@@ -364,7 +364,8 @@ def prep(
         if store is not None and store.complete:
             damaged = store.first_damaged_frame()
             if damaged is None:
-                status, warnings = bring_cuts(store, info, request, progress, jobs)
+                start = (lambda: on_start(info, sampling, store)) if on_start else None
+                status, warnings = bring_cuts(store, info, request, progress, jobs, start)
                 return PrepResult(out, status, store.frames_done, warnings)
             store.update_meta(complete=False)  # lost or cut chunks: decode again from there
             store.truncate(damaged)
@@ -428,10 +429,16 @@ def set_cuts(store: FrameStore, info: MovieInfo, detection: ShotDetection) -> np
 
 
 def bring_cuts(
-    store: FrameStore, info, request: PrepRequest, progress, jobs: int | None = None
+    store: FrameStore,
+    info,
+    request: PrepRequest,
+    progress,
+    jobs: int | None = None,
+    on_decode: Callable[[], None] | None = None,
 ) -> tuple[str, list[str]]:
     """A complete store, brought to the request's cut options: cuts added (the film decoded
-    again, the frames untouched) or picked again from the stored scores. (status, warnings)"""
+    again, the frames untouched; ``on_decode`` is called first, to show progress) or picked
+    again from the stored scores. (status, warnings)"""
     detection = request.detection()
     shots = store.meta.get("shots")
     if detection is None:
@@ -445,6 +452,8 @@ def bring_cuts(
         _record_shot_options(store, request)
         return f"up to date; {len(cuts)} cuts picked again from the stored scores", []
     store.set_scores(np.zeros(0), np.zeros(0))
+    if on_decode:
+        on_decode()
     report = _rescore(store, info, jobs, progress)
     if report.returncode:
         msg = report.errors[0]["message"] if report.errors else "ffmpeg failed"
