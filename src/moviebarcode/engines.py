@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 import threadpoolctl
 
-from moviebarcode._xp import get_xp
+from moviebarcode._xp import get_xp, to_host
 from moviebarcode.alloc import keep_freed_memory
 from moviebarcode.errors import MoviebarcodeError
 from moviebarcode.kmeans import KMeansConfig, KMeansResult, batched_kmeans, weighted_kmeans
@@ -61,13 +61,8 @@ class NumpyEngine:
     def fit(
         self, pixels: Array, k: int, config: KMeansConfig, *, segments: Segments | None = None
     ) -> KMeansResult:
-        if hasattr(pixels, "get"):
-            pixels = pixels.get()
-        x = np.asarray(pixels, dtype=np.float32)
-        keep_freed_memory()
-        # The engine's own threads (or processes) are the parallelism: BLAS threads on top
-        # of them oversubscribe the CPUs (the README's benchmark section says how much).
-        with _blas().limit(limits=1, user_api="blas"):
+        x = _host32(pixels)
+        with _one_blas_thread():
             return batched_kmeans(x, k, config, xp=np, n_threads=self.n_threads, segments=segments)
 
     def fit_weighted(
@@ -79,10 +74,8 @@ class NumpyEngine:
         *,
         segments: Segments | None = None,
     ) -> KMeansResult:
-        x = np.asarray(points.get() if hasattr(points, "get") else points, dtype=np.float32)
-        w = np.asarray(weights.get() if hasattr(weights, "get") else weights, dtype=np.float32)
-        keep_freed_memory()
-        with _blas().limit(limits=1, user_api="blas"):
+        x, w = _host32(points), _host32(weights)
+        with _one_blas_thread():
             return weighted_kmeans(
                 x, w, k, config, xp=np, n_threads=self.n_threads, segments=segments
             )
@@ -92,6 +85,33 @@ class NumpyEngine:
 def _blas() -> threadpoolctl.ThreadpoolController:
     """The BLAS libraries NumPy loaded, found once per process."""
     return threadpoolctl.ThreadpoolController()
+
+
+def _one_blas_thread():
+    """A context for the numpy engine's calls: memory freed by earlier batches kept for
+    reuse, and BLAS on one thread. The engine's own threads (or processes) are the
+    parallelism: BLAS threads on top of them oversubscribe the CPUs (the README's benchmark
+    section says how much)."""
+    keep_freed_memory()
+    return _blas().limit(limits=1, user_api="blas")
+
+
+def _host32(a: Array) -> np.ndarray:
+    """``a`` on the host as float32 (copied from the device when it is a CuPy array)."""
+    return np.asarray(to_host(a), dtype=np.float32)
+
+
+def _estimator_args(k: int, config: KMeansConfig) -> dict:
+    """The arguments of a scikit-learn-style ``KMeans`` (scikit-learn's, cuML's) for ``k``
+    colours as ``config`` asks: k-means++ starts, ``n_init``, ``max_iter``, ``tol``, seed."""
+    return {
+        "n_clusters": k,
+        "init": "k-means++",
+        "n_init": config.n_init,
+        "max_iter": config.max_iter,
+        "tol": config.tol,
+        "random_state": config.seed,
+    }
 
 
 class SklearnEngine:
@@ -111,19 +131,10 @@ class SklearnEngine:
     def fit(self, pixels: Array, k: int, config: KMeansConfig) -> KMeansResult:
         import warnings
 
-        if hasattr(pixels, "get"):
-            pixels = pixels.get()
-        x = np.asarray(pixels, dtype=np.float32)
+        x = _host32(pixels)
 
         def fit_frame(frame):
-            km = self._kmeans(
-                n_clusters=k,
-                init="k-means++",
-                n_init=config.n_init,
-                max_iter=config.max_iter,
-                tol=config.tol,
-                random_state=config.seed,
-            )
+            km = self._kmeans(**_estimator_args(k, config))
             with warnings.catch_warnings():
                 # "Number of distinct clusters found smaller than n_clusters".
                 warnings.simplefilter("ignore")
@@ -138,18 +149,10 @@ class SklearnEngine:
         """scikit-learn's ``KMeans`` on each point set, with ``sample_weight``."""
         import warnings
 
-        host = [a.get() if hasattr(a, "get") else a for a in (points, weights)]
-        x, w = (np.asarray(a, dtype=np.float32) for a in host)
+        x, w = _host32(points), _host32(weights)
 
         def fit_set(pts, weight):
-            km = self._kmeans(
-                n_clusters=k,
-                init="k-means++",
-                n_init=config.n_init,
-                max_iter=config.max_iter,
-                tol=config.tol,
-                random_state=config.seed,
-            )
+            km = self._kmeans(**_estimator_args(k, config))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # fewer distinct points than k
                 km.fit(pts, sample_weight=weight)
@@ -237,15 +240,7 @@ class CumlEngine:
         x = cp.asarray(pixels, dtype=cp.float32)
 
         def fit_frame(frame):
-            km = self._kmeans(
-                n_clusters=k,
-                init="k-means++",
-                n_init=config.n_init,
-                max_iter=config.max_iter,
-                tol=config.tol,
-                random_state=config.seed,
-                output_type="numpy",
-            )
+            km = self._kmeans(**_estimator_args(k, config), output_type="numpy")
             km.fit(frame)
             return km
 
@@ -259,15 +254,7 @@ class CumlEngine:
         x, w = cp.asarray(points, dtype=cp.float32), cp.asarray(weights, dtype=cp.float32)
 
         def fit_set(pts, weight):
-            km = self._kmeans(
-                n_clusters=k,
-                init="k-means++",
-                n_init=config.n_init,
-                max_iter=config.max_iter,
-                tol=config.tol,
-                random_state=config.seed,
-                output_type="numpy",
-            )
+            km = self._kmeans(**_estimator_args(k, config), output_type="numpy")
             km.fit(pts, sample_weight=weight)
             return km
 
@@ -314,7 +301,7 @@ def _weighted_set_by_set(x: Array, w: Array, k: int, fit_set: Callable) -> KMean
             pts, weight = pts[rows], weight[rows] * real
         km = fit_set(pts, weight)
         labels = np.asarray(km.labels_).astype(np.int64)
-        host_w = np.asarray(weight.get() if hasattr(weight, "get") else weight, np.float64)
+        host_w = to_host(weight).astype(np.float64)
         centres[i] = np.asarray(km.cluster_centers_)
         shares[i] = np.bincount(labels, weights=host_w, minlength=k) / host_w.sum()
         inertia[i] = float(km.inertia_)
