@@ -334,10 +334,27 @@ def local_executor(
 def cached_clusters(store: FrameStore, params: ClusterParams) -> Clusters | None:
     """The clustering cached in ``store`` for ``params``, or None."""
     params = params.for_frames(store.frame_shape)
-    hit = ResultCache(store).load(params.k, params.key())
+    return load_clusters(store, params.k, params.key())
+
+
+def load_clusters(store: FrameStore, k: int, key: str, rows: int | None = None):
+    """The cached clustering (k, key) of ``store`` as :class:`Clusters`, or None (absent, or
+    not of ``rows`` rows: see ``ResultCache.load``)."""
+    hit = ResultCache(store).load(k, key, rows=rows)
     if hit is None:
         return None
     return Clusters(hit["centres"], hit["shares"], hit["inertia"], hit["params"], True)
+
+
+def params_for(store: FrameStore, params: ClusterParams) -> ClusterParams:
+    """``params`` for the frames of a complete ``store`` (StoreError if it is not);
+    InputError when ``k`` is more than a frame's pixels."""
+    store.require_complete()
+    h, w = store.frame_shape
+    params = params.for_frames((h, w))
+    if params.k > h * w:
+        raise InputError(f"--k {params.k} is more than a frame's {h * w} pixels")
+    return params
 
 
 def cluster(
@@ -355,11 +372,7 @@ def cluster(
 
     Memory is bounded by the batch, not the film. ``load`` receives how the frames were
     read; ``progress`` the number of frames done."""
-    store.require_complete()
-    h, w = store.frame_shape
-    params = params.for_frames((h, w))
-    if params.k > h * w:
-        raise InputError(f"--k {params.k} is more than a frame's {h * w} pixels")
+    params = params_for(store, params)
     if not recompute and (hit := cached_clusters(store, params)) is not None:
         return hit
     executor = executor if executor is not None else InProcess()

@@ -32,13 +32,14 @@ from moviebarcode.cluster import (
     ClusterParams,
     Clusters,
     batch_ranges,
+    load_clusters,
     not_cached,
+    params_for,
     resolve_engine,
 )
 from moviebarcode.colorspace import lab_to_srgb, srgb_to_lab, srgb_to_linear
 from moviebarcode.device import LoadStats, timed_read
 from moviebarcode.engines import Engine, NumpyEngine, get_engine
-from moviebarcode.errors import InputError
 from moviebarcode.kmeans import coreset
 from moviebarcode.regions import region_mask
 from moviebarcode.store import FrameStore
@@ -59,10 +60,7 @@ def cached_region_clusters(
 ) -> Clusters | None:
     """The clustering of ``region`` cached in ``store`` for ``params``, or None."""
     params = params.for_frames(store.frame_shape)
-    hit = ResultCache(store).load(params.k, region_key(params, region))
-    if hit is None:
-        return None
-    return Clusters(hit["centres"], hit["shares"], hit["inertia"], hit["params"], True)
+    return load_clusters(store, params.k, region_key(params, region))
 
 
 def cluster_region(
@@ -79,11 +77,7 @@ def cluster_region(
     or computed (see the module docstring) and cached. Returns
     :class:`~moviebarcode.cluster.Clusters` as ``cluster()`` does, the shares and inertia
     over the region's pixels."""
-    store.require_complete()
-    h, w = store.frame_shape
-    params = params.for_frames((h, w))
-    if params.k > h * w:
-        raise InputError(f"--k {params.k} is more than a frame's {h * w} pixels")
+    params = params_for(store, params)
     if not recompute and (hit := cached_region_clusters(store, params, region)) is not None:
         return hit
     t0 = time.perf_counter()

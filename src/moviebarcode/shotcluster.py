@@ -40,13 +40,14 @@ from moviebarcode.cluster import (
     ClusterParams,
     Clusters,
     batch_ranges,
+    load_clusters,
     not_cached,
+    params_for,
     resolve_engine,
 )
 from moviebarcode.colorspace import lab_to_srgb, srgb_to_lab
 from moviebarcode.device import Device, LoadStats, timed_read
 from moviebarcode.engines import Engine, NumpyEngine, get_engine
-from moviebarcode.errors import InputError
 from moviebarcode.kmeans import assign_counts, coreset
 from moviebarcode.shots import Shots, shots_of
 from moviebarcode.store import FrameStore
@@ -77,10 +78,7 @@ def cached_shot_clusters(store: FrameStore, params: ClusterParams) -> Clusters |
     """The clustering by shot cached in ``store`` for ``params``, or None."""
     params = params.for_frames(store.frame_shape)
     rows = int(shots_of(store).sampled.sum())
-    hit = ResultCache(store).load(params.k, shot_key(store, params), rows=rows)
-    if hit is None:
-        return None
-    return Clusters(hit["centres"], hit["shares"], hit["inertia"], hit["params"], True)
+    return load_clusters(store, params.k, shot_key(store, params), rows=rows)
 
 
 def cluster_shots(
@@ -100,11 +98,8 @@ def cluster_shots(
     inertia (S',) over them in the clustering space. InputError when the store has no
     cuts."""
     store.require_complete()
-    shots = shots_of(store)
-    h, w = store.frame_shape
-    params = params.for_frames((h, w))
-    if params.k > h * w:
-        raise InputError(f"--k {params.k} is more than a frame's {h * w} pixels")
+    shots = shots_of(store)  # InputError without cuts, before any other complaint
+    params = params_for(store, params)
     if not recompute and (hit := cached_shot_clusters(store, params)) is not None:
         return hit
     t0 = time.perf_counter()
