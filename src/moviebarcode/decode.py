@@ -431,7 +431,7 @@ class Decoder:
             return None
         r, w = os.pipe()
         try:
-            cmd = self._command(score_to=(w, self.score_end))
+            self.cmd = cmd = self._command(score_to=(w, self.score_end))  # what runs
             self.proc = subprocess.Popen(cmd, bufsize=0, pass_fds=(w,), **popen)
         except BaseException:
             os.close(r)

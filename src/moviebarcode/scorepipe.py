@@ -33,7 +33,6 @@ class ScoreLog:
         self._cond = threading.Condition()
         self.scoring_done = False  # the pipe ended: no more scores will come
         self.timing_done = False  # the log ended: no more times will come
-        self.scored = 0  # frames scored, taken or not
 
     def add_time(self, t: float) -> None:
         """One decoded frame's time. Called for every frame, so it takes no lock (a list
@@ -43,7 +42,6 @@ class ScoreLog:
     def add_scores(self, scores: np.ndarray) -> None:
         with self._cond:
             self._scores.extend(scores.tolist())
-            self.scored += len(scores)
             self._cond.notify_all()
 
     def end_scores(self) -> None:

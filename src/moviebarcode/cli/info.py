@@ -33,15 +33,17 @@ def _movie_lines(m: dict) -> list[str]:
     ]
 
 
-def _shots_line(store: FrameStore) -> str:
-    """How many shots, how long, how they were found; or why there are none."""
-    shots = store.meta.get("shots")
-    if store.cuts is None or shots is None:
-        if store.meta["sampling"].get("keyframes"):
+def _shots_line(store: FrameStore, status: str) -> str:
+    """How many shots, how long, how they were found; or why there are none. ``status`` is
+    the summary's (complete, incomplete or damaged, found once)."""
+    meta = store.meta
+    shots, cuts = meta.get("shots"), store.cuts
+    if cuts is None or shots is None:
+        if meta["sampling"].get("keyframes"):
             return "none (a --keyframes store: only keyframes were decoded)"
         return "no cuts recorded (`prep --shots` adds them)"
-    if not store.complete or not store.frames_done or store.damage():
-        return f"{len(store.cuts)} cuts"  # no frame times to measure the shots with
+    if status != "complete" or not store.frames_done:
+        return f"{len(cuts)} cuts"  # no frame times to measure the shots with
     lengths = shots_of(store).durations
     return (
         f"{len(lengths)}, median {np.median(lengths):.1f} s (threshold "
@@ -82,7 +84,7 @@ def info(path, as_json, check):
         store = FrameStore.open(path)
         summary = store.summary()
         layout = summary.pop("layout")
-        data = {**summary, "shots": _shots_line(store), "layout": layout}
+        data = {**summary, "shots": _shots_line(store, summary["status"]), "layout": layout}
         data["results"] = ResultCache(store).list()
         if check:
             data["check"] = _check(store)
