@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -180,3 +182,38 @@ def kalmus_python() -> str | None:
         return named
     here = Path(__file__).resolve().parent.parent / ".kalmus-venv" / "bin" / "python"
     return str(here) if here.exists() else None
+
+
+class Run(NamedTuple):
+    """What a command-line run gave: its exit code, stdout and stderr."""
+
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args) -> Run:
+    """``moviebarcode ARGS`` through the real entry point, in this process, its output
+    captured by click's CliRunner."""
+    from click.testing import CliRunner
+
+    from moviebarcode.cli import main
+
+    with CliRunner().isolation() as (out, err, _):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        return Run(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+def run_process(*args, **kw) -> subprocess.CompletedProcess:
+    """``python -m moviebarcode ARGS`` in a process of its own (text output captured)."""
+    return subprocess.run(
+        [sys.executable, "-m", "moviebarcode", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )

@@ -5,35 +5,16 @@ end-to-end runs in subprocesses, with kills and resumes, are in test_cli.py.)"""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 import zarr
-from click.testing import CliRunner
 
-from conftest import DATA
-from moviebarcode.cli import main
+from conftest import DATA, Run, run_cli
 from moviebarcode.cli import prep as prep_command
 from moviebarcode.cluster import ClusterParams
 from moviebarcode.prep import PrepRequest, PrepResult, prep
 
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-def run(*args) -> Run:
-    """``moviebarcode ARGS`` through the real entry point, its output captured by CliRunner."""
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        return Run(code, out.getvalue().decode(), err.getvalue().decode())
+run = run_cli
 
 
 def one_line_error(r: Run, code: int, *words: str) -> None:

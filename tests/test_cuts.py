@@ -4,13 +4,11 @@ them while it decodes, the same way in one process, in parallel segments and on 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import DATA, decoded_times
+from conftest import DATA, decoded_times, run_process
 from moviebarcode import segments
 from moviebarcode.cutdetect import ShotDetection, content_scores, hsv, merge_scores, pick_cuts
 from moviebarcode.decode import Sampling
@@ -22,13 +20,7 @@ cv2 = pytest.importorskip("cv2")
 scenedetect = pytest.importorskip("scenedetect")
 
 
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "moviebarcode", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+cli = run_process
 
 
 def cut_frames(store: FrameStore, clip) -> np.ndarray:

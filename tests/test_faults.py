@@ -17,20 +17,13 @@ import numpy as np
 import pytest
 import zarr
 
-from conftest import descendants, is_alive, make_clip
+from conftest import descendants, is_alive, make_clip, run_process
 from moviebarcode.store import FrameStore
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
 
 
-def cli(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "moviebarcode", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        **kw,
-    )
+cli = run_process
 
 
 def start(*args) -> subprocess.Popen:

@@ -8,10 +8,9 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
+from conftest import run_cli
 from moviebarcode.cache import ResultCache
-from moviebarcode.cli import main
 from moviebarcode.cluster import ClusterParams
 from moviebarcode.errors import ParameterError
 from moviebarcode.regioncluster import cluster_region
@@ -126,27 +125,17 @@ def test_by_shot_with_a_region_is_refused_for_cluster_modes():
     RenderOptions(mode="median", region="foreground", by="shot")
 
 
-def run(*args) -> tuple[int, str]:
-    """``moviebarcode ARGS`` through the real entry point: its exit code and stderr."""
-    with CliRunner().isolation() as (_, err, _):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        return code, err.getvalue().decode()
-
-
 @pytest.mark.parametrize("mode", ["stacked", "dominant", "least", "equal", "weighted-dominant"])
 def test_cli_cluster_mode_with_a_region_exits_0(store, tmp_path, mode):
     out = tmp_path / f"{mode}.png"
-    code, err = run("render", store.path, "--mode", mode, "--region", "foreground", "-o", out)
+    args = ("render", store.path, "--mode", mode, "--region", "foreground", "-o", out)
+    code, _, err = run_cli(*args)
     assert code == 0, err
     assert out.is_file()
 
 
 def test_cli_cluster_mode_with_a_region_by_shot_is_one_line_exit_2(store):
-    code, err = run(
+    code, _, err = run_cli(
         "render", store.path, "--mode", "stacked", "--region", "background", "--by", "shot"
     )
     lines = [ln for ln in err.splitlines() if ln.strip()]

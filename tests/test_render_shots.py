@@ -13,13 +13,11 @@ import cupy_standin
 import numpy as np
 import pytest
 import threadpoolctl
-from click.testing import CliRunner
 from PIL import Image
 
-from conftest import DATA, make_clip
+from conftest import DATA, make_clip, run_cli
 from moviebarcode import device, shotcluster
 from moviebarcode import render as render_mod
-from moviebarcode.cli import main
 from moviebarcode.cluster import ClusterParams
 from moviebarcode.colorspace import srgb_to_lab
 from moviebarcode.errors import InputError, ParameterError
@@ -445,23 +443,12 @@ def test_the_label_shows_the_shot_count(three, plain, tmp_path, monkeypatch):
 # -- stores without cuts ---------------------------------------------------------------------
 
 
-def cli(*args) -> tuple[int, str]:
-    """``moviebarcode ARGS`` through the real entry point: the exit code and stderr."""
-    with CliRunner().isolation() as (_, err, _):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        return code, err.getvalue().decode()
-
-
 @pytest.mark.parametrize("option", [["--by", "shot"], ["--cuts"]])
 def test_a_store_without_cuts_is_one_line(plain, tmp_path, option):
     old = without_cuts(plain, tmp_path / "old.zarr")
     with pytest.raises(InputError, match="has no shot cuts"):
         render(old, RenderOptions(by="shot"), output=tmp_path / "x.png")
-    code, err = cli("render", old, *option, "-o", tmp_path / "x.png")
+    code, _, err = run_cli("render", old, *option, "-o", tmp_path / "x.png")
     assert code == 1, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -472,7 +459,7 @@ def test_a_store_without_cuts_is_one_line(plain, tmp_path, option):
 
 def test_the_command_line_renders_by_shot(three, tmp_path):
     out, pal = tmp_path / "b.png", tmp_path / "p.csv"
-    code, err = cli(
+    code, _, err = run_cli(
         "render", three, "--by", "shot", "--mode", "dominant", "--k", "2", "--cuts",
         "--width", "40", "-o", out, "--palette", pal, "-q",
     )  # fmt: skip
@@ -480,7 +467,7 @@ def test_the_command_line_renders_by_shot(three, tmp_path):
     img = columns(out)
     np.testing.assert_allclose(img[5, [0, 15, 35]], [GREEN, RED, WHITE], atol=3)
     assert pal.read_text().startswith("shot,start,end")
-    code, err = cli("render", three, "--by", "shot", "--width", "2", "-o", out)
+    code, _, err = run_cli("render", three, "--by", "shot", "--width", "2", "-o", out)
     assert code == 2 and "narrower than the film's 3 shots" in err
-    code, err = cli("render", three, "--by", "shot", "--scheduler", "tcp://x:1", "-o", out)
+    code, _, err = run_cli("render", three, "--by", "shot", "--scheduler", "tcp://x:1", "-o", out)
     assert code == 2 and "--scheduler clusters by frame" in err

@@ -8,14 +8,13 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 from viewpages import array, script_json, sheets, trailer_store
 
+from conftest import run_process
 from moviebarcode.cache import CLUSTER_ARRAYS, ResultCache
 from moviebarcode.cluster import ClusterParams, cached_clusters, cluster
 from moviebarcode.errors import InputError, ParameterError, StoreError
@@ -39,13 +38,7 @@ def page(store, tmp_path_factory):
     return result, out.read_text("utf-8")
 
 
-def cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "moviebarcode", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+cli = run_process
 
 
 def test_the_page_is_one_file_that_asks_for_nothing(page):
