@@ -115,6 +115,8 @@ class PrepRequest:
 SHOT_KEYS = ("shots", "cut_threshold")
 """Request keys that do not change the frames: a store made with others is brought to them
 (cuts added, or picked again from the stored scores) rather than refused."""
+NO_KEYFRAME_CUTS = "no shot cuts with --keyframes (only keyframes are decoded)"
+"""The warning of a --keyframes prep asked for cuts, new or up to date."""
 
 
 @dataclass
@@ -404,7 +406,7 @@ def _fill(movie, store: FrameStore, info, sampling, status, jobs, progress, requ
     if detection is not None:
         set_cuts(store, info, detection)
     elif sampling.keyframes and request.shots:
-        warnings.append("no shot cuts with --keyframes (only keyframes are decoded)")
+        warnings.append(NO_KEYFRAME_CUTS)
     warnings += _finish(store, info, sampling, report)
     return PrepResult(store.path, status, store.frames_done, warnings)
 
@@ -443,9 +445,9 @@ def bring_cuts(
     shots = store.meta.get("shots")
     if detection is None:
         if request.shots and store.cuts is None:
-            return "up to date", ["no shot cuts with --keyframes (only keyframes are decoded)"]
+            return "up to date", [NO_KEYFRAME_CUTS]
         return "up to date", []
-    if shots is not None and store.scores() is not None:
+    if shots is not None and store.has_scores:
         if shots.get("threshold") == detection.threshold:
             return "up to date", []
         cuts = set_cuts(store, info, detection)

@@ -343,9 +343,14 @@ class FrameStore:
             g[name].resize((n1,))
             g[name][n0:n1] = np.asarray(values, np.float64)
 
+    @property
+    def has_scores(self) -> bool:
+        """Whether cut scores were stored (without reading them)."""
+        return "shots" in self.group
+
     def scores(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(times, scores) of every scored frame as appended, or None when none were."""
-        if "shots" not in self.group:
+        if not self.has_scores:
             return None
         g = self.group["shots"]
         n = min(g["time"].shape[0], g["score"].shape[0])
