@@ -516,6 +516,61 @@ def bench_e2e(args) -> None:
     print(table(["", "prep s", "render s", "total s", "2-hour film, min"], rows))
 
 
+def bench_peers(args) -> None:
+    """The average-colour barcode of a film, start to finish, against `movie-barcodes` (PyPI):
+    ours with every option at its default (prep, then render --mode average) and with prep
+    --fast, in alternating rounds, one column per second of film for both tools."""
+    movie = Path(args.movie)
+    peer = args.movie_barcodes or shutil.which("movie-barcodes")
+    if not peer:
+        raise SystemExit("movie-barcodes not found: pip install movie-barcodes (Python >= 3.12, "
+                         "or --ignore-requires-python), or give --movie-barcodes PATH")
+    info = probe(movie)
+
+    def timed_run(cmd) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(list(map(str, cmd)), check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+    ours = [sys.executable, "-m", "moviebarcode"]
+    rounds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # ours first, to learn the column count the peer is asked for
+        first = Path(tmp) / "first.zarr"
+        timed_run([*ours, "prep", movie, "-o", first, "-q"])
+        width = FrameStore.open(first).frames_done
+
+        def run_ours(extra):
+            store = Path(tmp) / "ours.zarr"
+            shutil.rmtree(store, ignore_errors=True)
+            t_prep = timed_run([*ours, "prep", movie, "-o", store, "-q", *extra])
+            return t_prep, timed_run([*ours, "render", store, "--mode", "average", "-q",
+                                      "-o", Path(tmp) / "ours.png"])
+
+        tasks = {
+            "default": lambda: run_ours([]),
+            "--fast": lambda: run_ours(["--fast"]),
+            "peer": lambda: timed_run([peer, "-i", movie, "-m", "avg", "--width", width,
+                                       "-d", tmp, "-n", "peer.png"]),
+        }
+        for r in range(args.repeat):
+            # alternate who goes first: this machine's speed drifts
+            order = list(tasks) if r % 2 == 0 else list(reversed(tasks))
+            rounds.append({name: tasks[name]() for name in order})
+    print(f"\n{movie.name}: {info.width}x{info.height}, {info.duration:.0f} s; average colour, "
+          f"{width} columns; {args.repeat} alternating rounds\n")
+    rows = [["movie-barcodes --method avg", *(f"{r['peer']:.2f}" for r in rounds), "1.00x"]]
+    for name in ("default", "--fast"):
+        totals = [sum(r[name]) for r in rounds]
+        ratio = statistics.median(t / r["peer"] for t, r in zip(totals, rounds, strict=True))
+        rows.append([f"moviebarcode prep {name} + render --mode average",
+                     *(f"{sum(r[name]):.2f} ({r[name][0]:.2f} + {r[name][1]:.2f})"
+                       for r in rounds), f"{ratio:.2f}x"])
+    print(table(["", *(f"round {i + 1}, s" for i in range(len(rounds))), "vs peer (median)"],
+                rows))
+
+
 def make_1080p(args) -> None:
     """A 1080p H.264 test film: a moving lavfi pattern with noise, keyframes every 4 s."""
     dest = Path(args.dest)
@@ -587,6 +642,11 @@ def main() -> None:
                    help="the film [cache/test1080p.mp4, made by make-1080p if missing]")
     e.add_argument("--every", type=int, default=24)
     e.set_defaults(fn=bench_e2e)
+    pe = sub.add_parser("peers", help="the average-colour barcode vs movie-barcodes")
+    pe.add_argument("movie", nargs="?", default="cache/bbb.mp4")
+    pe.add_argument("--repeat", type=int, default=2)
+    pe.add_argument("--movie-barcodes", metavar="PATH", help="its command [on PATH]")
+    pe.set_defaults(fn=bench_peers)
     m = sub.add_parser("make-1080p", help="encode a 1080p H.264 test film")
     m.add_argument("--dest", default="cache/test1080p.mp4")
     m.add_argument("--seconds", type=int, default=180)

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import DATA, make_clip
 from moviebarcode import segments
-from moviebarcode.decode import Sampling
+from moviebarcode.decode import Picture, Sampling, build_command
 from moviebarcode.prep import PrepRequest, prep
 from moviebarcode.probe import probe
 from moviebarcode.store import FrameStore
@@ -163,3 +163,18 @@ def test_interrupted_parallel_prep_resumes_per_segment(gop_clip, tmp_path, monke
     assert res.status == "resumed"
     assert FrameStore.open(out).complete and FrameStore.open(out).meta["segments"] is None
     assert same_store(full.store, out)
+
+
+def test_segments_share_out_the_decoder_threads(monkeypatch):
+    """Segments run side by side fill the cores themselves: each decoder gets its share of
+    the threads (one where there are as many segments as cores), which ffmpeg is told before
+    the input, for the decoder, and for the filter graph; one process leaves ffmpeg's choice."""
+    monkeypatch.setattr(segments.os, "cpu_count", lambda: 8)
+    assert [segments.decoder_threads(n) for n in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    info = probe(DATA / "bbb_trailer_h264.mp4")
+    pic = Picture(width=160, height=68)
+    cmd = build_command(info, Sampling(every=24), pic, threads=2)
+    assert cmd[cmd.index("-threads") + 1] == "2" and cmd.index("-threads") < cmd.index("-i")
+    assert cmd[cmd.index("-filter_complex_threads") + 1] == "2"
+    plain = build_command(info, Sampling(every=24), pic)
+    assert "-threads" not in plain and "-filter_complex_threads" not in plain

@@ -126,9 +126,10 @@ def _filter_graph(
     seek: float | None,
     prev_bucket: int,
     score_to: tuple[int, float] | None = None,
+    threads: int | None = None,
 ):
     seek = sampling.start if seek is None else seek
-    inp_kwargs = {}
+    inp_kwargs = {} if threads is None else {"threads": threads}
     if seek > 0:
         inp_kwargs["ss"] = f"{seek:.6f}"
     if sampling.end is not None:
@@ -245,17 +246,22 @@ def build_command(
     seek: float | None = None,
     prev_bucket: int = -1,
     score_to: tuple[int, float] | None = None,
+    *,
+    threads: int | None = None,
 ):
     """The ffmpeg command line (a list) that decodes ``info.path`` as asked. ``seek`` (seconds)
     starts decoding there instead of at ``sampling.start``, frame numbers then counting from
     ``index_offset`` and the fps sampling going on from ``prev_bucket`` (to resume, or to decode
     one segment of a parallel prep). ``score_to`` (fd, end): also write a small copy of every
-    decoded frame before ``end`` to the pipe ``fd``, for the cut scores."""
+    decoded frame before ``end`` to the pipe ``fd``, for the cut scores. ``threads``: the
+    decoder's threads (default: ffmpeg's choice); the frames are the same whatever it is."""
     if picture.tonemap and not has_filter("zscale"):
         raise FFmpegError(
             "this ffmpeg has no zscale filter, needed to tone-map HDR; try --tonemap off"
         )
-    graph = _filter_graph(info, sampling, picture, index_offset, seek, prev_bucket, score_to)
+    graph = _filter_graph(
+        info, sampling, picture, index_offset, seek, prev_bucket, score_to, threads
+    )
     args = graph.compile(cmd=ffmpeg_exe())
     glob = [
         "-hide_banner",
@@ -266,6 +272,8 @@ def build_command(
         "-copyts",
         "-start_at_zero",
     ]
+    if threads is not None:
+        glob += ["-filter_complex_threads", str(threads)]
     return [args[0], *glob, *args[1:]]
 
 
@@ -398,13 +406,21 @@ class Decoder:
         seek: float | None = None,
         prev_bucket: int = -1,
         score_end: float | None = None,
+        threads: int | None = None,
     ):
         self.info = info
         self.picture = picture
         # frame numbers from times where only some frames are decoded
         self.rate = info.fps if picture.noref and not sampling.keyframes else None
         self._command = functools.partial(
-            build_command, info, sampling, picture, index_offset, seek, prev_bucket
+            build_command,
+            info,
+            sampling,
+            picture,
+            index_offset,
+            seek,
+            prev_bucket,
+            threads=threads,
         )
         self.cmd = self._command()
         self.index_offset = index_offset

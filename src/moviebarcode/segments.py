@@ -27,6 +27,7 @@ scores of its last frames before its last chunk, so a finished segment has all o
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import threading
 from collections import defaultdict
@@ -259,10 +260,21 @@ class _SegmentWriter:
         self.progress.advance(self.i, m)
 
 
-def _segment_decoder(store, info, sampling, picture, seg: Segment, done: int, score: bool):
+def decoder_threads(n_segments: int) -> int:
+    """Decoder threads for each of ``n_segments`` ffmpeg processes run side by side: the cores
+    shared out, at least one. A decoder's own threads add overhead (one thread decodes a
+    reference-frame-only stream faster than several; see the README's Decoding figures), so the
+    segments, not the threads, should fill the cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, n_segments))
+
+
+def _segment_decoder(
+    store, info, sampling, picture, seg: Segment, done: int, score: bool, threads: int | None
+):
     """The decoder of one segment, and what its first frame must be when it resumes after
     ``done`` frames (time, index, pixels of the last frame written), else None. With
-    ``score``, it scores its frames for cuts, and the next segment's first one."""
+    ``score``, it scores its frames for cuts, and the next segment's first one. ``threads``:
+    the decoder's threads."""
     end = seg.t_stop if seg.t_stop is not None else sampling.end
     s = dataclasses.replace(sampling, end=end, max_frames=None)
     score_end = None
@@ -275,7 +287,15 @@ def _segment_decoder(store, info, sampling, picture, seg: Segment, done: int, sc
         t_last = float(store.group["time"][q])
         verify = (t_last, int(store.group["index"][q]), store.frames[q])
         seek = max(sampling.start, t_last - SEEK_EARLY)
-        dec = Decoder(info, s, picture, index_offset=verify[1], seek=seek, score_end=score_end)
+        dec = Decoder(
+            info,
+            s,
+            picture,
+            index_offset=verify[1],
+            seek=seek,
+            score_end=score_end,
+            threads=threads,
+        )
         return dec, verify
     seek = None if seg.first == 0 else max(sampling.start, seg.t_first - SEEK_EARLY)
     dec = Decoder(
@@ -286,6 +306,7 @@ def _segment_decoder(store, info, sampling, picture, seg: Segment, done: int, sc
         seek=seek,
         prev_bucket=seg.prev_bucket,
         score_end=score_end,
+        threads=threads,
     )
     return dec, None
 
@@ -309,6 +330,7 @@ def run(
     kept_times = times[kept]
     same = _same_bucket(sampling) if picture.noref else _same_time
     done = list(done) if done is not None else [0] * len(segments)
+    threads = decoder_threads(sum(d < s.count for d, s in zip(done, segments, strict=True)))
     progress = _Progress(store, segments, done)
     locks: defaultdict[int | str, threading.Lock] = defaultdict(threading.Lock)
     reports = [DecodeReport() for _ in segments]
@@ -322,7 +344,7 @@ def run(
         writer = _SegmentWriter(store, seg, i, progress, locks, expected, same)
         if done[i] >= seg.count:
             return
-        dec, verify = _segment_decoder(store, info, sampling, picture, seg, done[i], score)
+        dec, verify = _segment_decoder(store, info, sampling, picture, seg, done[i], score, threads)
         decoders[i] = dec
         writer.decoder = dec
         try:
@@ -379,10 +401,11 @@ def scores_only(
     decoded_until = [s.t_first for s in segments]
     reports = [DecodeReport() for _ in segments]
     decoders: list[Decoder | None] = [None] * len(segments)
+    threads = decoder_threads(len(segments))
 
     def work(i: int) -> list[tuple[np.ndarray, np.ndarray]]:
         seg = segments[i]
-        dec, _ = _segment_decoder(None, info, sampling, picture, seg, 0, True)
+        dec, _ = _segment_decoder(None, info, sampling, picture, seg, 0, True, threads)
         decoders[i] = dec
         parts = []
         try:
