@@ -121,14 +121,16 @@ def bench_prep(args) -> None:
             fn = prep_with(jobs=j)
             t_jobs[j] = (timed(fn, args.repeat), fn.parallel)
 
-        fast = prep_with(fast=True)
+        fast1 = prep_with(fast=True)
+        t_fast1 = timed(fast1, args.repeat)
+        fast = prep_with(jobs=os.cpu_count() or 1, fast=True)
         t_fast = timed(fast, args.repeat)
         keys = prep_with(keyframes=True, every=None)
         t_keys = timed(keys, args.repeat)
         n_src = info.duration * info.fps if info.duration and info.fps else float("nan")
 
         def row(name, t, base):
-            return [name, f"{t:.2f}", f"{n_src / t:.0f}", f"{t / base:.2f}x"]
+            return [name, f"{t:.2f}", f"{n_src / t:.0f}", f"{t / base:.2f}x", f"{t / t_null:.2f}x"]
 
         rows = [
             row("ffmpeg -i MOVIE -f null - (decode only)", t_null, t_graph),
@@ -138,13 +140,16 @@ def bench_prep(args) -> None:
             row("moviebarcode prep (CLI: + probe, crop detect)", t_cli, t_graph),
             *[row(f"moviebarcode prep --jobs {j} ({segs} segment{'s' * (segs > 1)})", t, t_graph)
               for j, (t, segs) in t_jobs.items()],
-            row("moviebarcode prep --fast (reference frames, no loop filter)", t_fast, t_graph),
+            row("moviebarcode prep --fast --jobs 1 (reference frames, no loop filter)",
+                t_fast1, t_graph),
+            row(f"moviebarcode prep --fast ({fast.parallel} segment{'s' * (fast.parallel > 1)})",
+                t_fast, t_graph),
             row(f"moviebarcode prep --keyframes ({keys.frames} columns)", t_keys, t_graph),
         ]
         print(f"\n{movie.name}: {info.codec} {info.width}x{info.height} {info.fps} fps, "
               f"{info.duration:.1f} s; --every {args.every} -> {frames} frames of "
               f"{picture.width}x{picture.height}; median of {args.repeat} run(s)\n")
-        print(table(["", "seconds", "source fps", "vs ffmpeg+graph"], rows))
+        print(table(["", "seconds", "source fps", "vs ffmpeg+graph", "vs ffmpeg -f null"], rows))
         base = t_jobs[1][0]
         print("\n--jobs speed-up over --jobs 1: " + ", ".join(
             f"{j}: {base / t:.2f}x" for j, (t, _) in t_jobs.items()))
@@ -552,7 +557,7 @@ def bench_peers(args) -> None:
             "default": lambda: run_ours([]),
             "--fast": lambda: run_ours(["--fast"]),
             "peer": lambda: timed_run([peer, "-i", movie, "-m", "avg", "--width", width,
-                                       "-d", tmp, "-n", "peer.png"]),
+                                       "--height", 120, "-d", Path(tmp) / "peer.png"]),
         }
         for r in range(args.repeat):
             # alternate who goes first: this machine's speed drifts
