@@ -487,7 +487,7 @@ def bench_e2e(args) -> None:
     by the duration ratio."""
     movie = Path(args.movie)
     if not movie.exists():
-        make_1080p(argparse.Namespace(dest=str(movie), seconds=180))
+        make_1080p(argparse.Namespace(dest=str(movie), seconds=180, repeat=1))
     info = probe(movie)
     scale = 7200 / info.duration
 
@@ -499,16 +499,20 @@ def bench_e2e(args) -> None:
 
     null = [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-i", str(movie),
             "-map", f"0:v:{info.stream}", "-f", "null", "-"]
-    t0 = time.perf_counter()
-    subprocess.run(null, check=True)
-    t_null = time.perf_counter() - t0
-    rows = [["ffmpeg -i MOVIE -f null - (decode only)", f"{t_null:.1f}", "", "",
-             f"{t_null * scale / 60:.1f}"]]
+    rows = []
+    if not args.only:
+        t0 = time.perf_counter()
+        subprocess.run(null, check=True)
+        t_null = time.perf_counter() - t0
+        rows = [["ffmpeg -i MOVIE -f null - (decode only)", f"{t_null:.1f}", "", "",
+                 f"{t_null * scale / 60:.1f}"]]
     with tempfile.TemporaryDirectory() as tmp:
         for name, extra in (("prep", []), ("prep --no-shots", ["--no-shots"]),
                             ("prep --fast", ["--fast"]),
                             ("prep --fast --no-shots", ["--fast", "--no-shots"]),
                             ("prep --keyframes", ["--keyframes"])):
+            if args.only and name not in args.only:
+                continue
             store = Path(tmp) / f"{len(rows)}.zarr"
             every = [] if "--keyframes" in extra else ["--every", str(args.every)]
             t_prep = timed_cli("prep", movie, "-o", store, "-q", *every, *extra)
@@ -517,7 +521,7 @@ def bench_e2e(args) -> None:
             rows.append([f"moviebarcode {name} + render --k 8", f"{t_prep:.1f}",
                          f"{t_render:.1f}", f"{total:.1f}", f"{total * scale / 60:.1f}"])
     print(f"\n{movie.name}: {info.codec} {info.width}x{info.height}, {info.duration:.0f} s; "
-          f"--every {args.every}; scaled to 2 hours by {scale:.0f}x\n")
+          f"--every {args.every}; scaled to 2 hours by {scale:.2f}x\n")
     print(table(["", "prep s", "render s", "total s", "2-hour film, min"], rows))
 
 
@@ -577,14 +581,24 @@ def bench_peers(args) -> None:
 
 
 def make_1080p(args) -> None:
-    """A 1080p H.264 test film: a moving lavfi pattern with noise, keyframes every 4 s."""
+    """A 1080p H.264 test film: a moving lavfi pattern with noise, keyframes every 4 s; with
+    ``--repeat N``, cache/test1080p.mp4 (made first) N times over, joined without re-encoding
+    (40: two hours)."""
     dest = Path(args.dest)
-    if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
+    one = dest if args.repeat == 1 else Path("cache/test1080p.mp4")
+    if not one.exists():
+        one.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i",
                         f"testsrc2=s=1920x1080:r=24:d={args.seconds},noise=alls=3:allf=t",
                         "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "96",
-                        "-pix_fmt", "yuv420p", str(dest)], check=True)
+                        "-pix_fmt", "yuv420p", str(one)], check=True)
+    if not dest.exists():
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
+            listing.write(f"file '{one.absolute()}'\n" * args.repeat)
+            listing.flush()
+            subprocess.run([ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-f", "concat",
+                            "-safe", "0", "-i", listing.name, "-c", "copy", str(dest)],
+                           check=True)
     print(dest)
 
 
@@ -646,6 +660,8 @@ def main() -> None:
     e.add_argument("movie", nargs="?", default="cache/test1080p.mp4",
                    help="the film [cache/test1080p.mp4, made by make-1080p if missing]")
     e.add_argument("--every", type=int, default=24)
+    e.add_argument("--only", action="append", metavar="ROW",
+                   help='only this row (repeatable), e.g. "prep --fast"; skips ffmpeg alone')
     e.set_defaults(fn=bench_e2e)
     pe = sub.add_parser("peers", help="the average-colour barcode vs movie-barcodes")
     pe.add_argument("movie", nargs="?", default="cache/bbb.mp4")
@@ -655,6 +671,8 @@ def main() -> None:
     m = sub.add_parser("make-1080p", help="encode a 1080p H.264 test film")
     m.add_argument("--dest", default="cache/test1080p.mp4")
     m.add_argument("--seconds", type=int, default=180)
+    m.add_argument("--repeat", type=int, default=1,
+                   help="join N copies (40 with --dest cache/test1080p-2h.mp4: a 2-hour film)")
     m.set_defaults(fn=make_1080p)
     f = sub.add_parser("fetch-bbb", help="download the full 10-minute Big Buck Bunny")
     f.add_argument("--dest", default="cache/bbb.mp4")
