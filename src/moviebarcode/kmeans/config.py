@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from moviebarcode.errors import ParameterError
 
-ALGORITHM_VERSION = 9
+ALGORITHM_VERSION = 10
 """Bumped whenever the defaults or the algorithm change the results (cached results name it)."""
 
 
