@@ -11,6 +11,7 @@ render: the original method (sklearn KMeans(k, 'k-means++', n_init=20) per frame
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -40,6 +41,14 @@ def timed(fn, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def timed_command(cmd, stderr=None) -> float:
+    """Seconds one run of the command ``cmd`` (any items, as strings) takes, its output
+    dropped; it must succeed."""
+    t0 = time.perf_counter()
+    subprocess.run(list(map(str, cmd)), check=True, stdout=subprocess.DEVNULL, stderr=stderr)
+    return time.perf_counter() - t0
 
 
 def table(headers, rows) -> str:
@@ -492,18 +501,13 @@ def bench_e2e(args) -> None:
     scale = 7200 / info.duration
 
     def timed_cli(*argv) -> float:
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "moviebarcode", *map(str, argv)], check=True,
-                       stdout=subprocess.DEVNULL)
-        return time.perf_counter() - t0
+        return timed_command([sys.executable, "-m", "moviebarcode", *argv])
 
     null = [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-i", str(movie),
             "-map", f"0:v:{info.stream}", "-f", "null", "-"]
     rows = []
     if not args.only:
-        t0 = time.perf_counter()
-        subprocess.run(null, check=True)
-        t_null = time.perf_counter() - t0
+        t_null = timed_command(null)
         rows = [["ffmpeg -i MOVIE -f null - (decode only)", f"{t_null:.1f}", "", "",
                  f"{t_null * scale / 60:.1f}"]]
     with tempfile.TemporaryDirectory() as tmp:
@@ -535,13 +539,7 @@ def bench_peers(args) -> None:
         raise SystemExit("movie-barcodes not found: pip install movie-barcodes (Python >= 3.12, "
                          "or --ignore-requires-python), or give --movie-barcodes PATH")
     info = probe(movie)
-
-    def timed_run(cmd) -> float:
-        t0 = time.perf_counter()
-        subprocess.run(list(map(str, cmd)), check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        return time.perf_counter() - t0
-
+    timed_run = functools.partial(timed_command, stderr=subprocess.DEVNULL)
     ours = [sys.executable, "-m", "moviebarcode"]
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -501,10 +501,11 @@ def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings, s
     meta = store.meta
     under_way = meta.get("segments")
     if under_way is None:
-        if store.frames_done or (jobs or os.cpu_count() or 1) < 2:
+        n_jobs = jobs or os.cpu_count() or 1
+        if store.frames_done or n_jobs < 2:
             return None
         scanned = segments.scan(info, sampling)
-        plan = segments.plan(info, sampling, jobs or os.cpu_count() or 1, scanned, picture.noref)
+        plan = segments.plan(info, sampling, n_jobs, scanned, picture.noref)
         if plan is None:
             return None
         done = [0] * len(plan)
