@@ -1,10 +1,11 @@
 """Quality of the restart settings above 160x90, on a grid of batches of a store's frames.
 
-Usage: .venv/bin/python scripts/carry_grid.py [STORE] [--carry C,F ...]
+Usage: .venv/bin/python scripts/carry_grid.py [STORE] [--carry C,F ...] [--set K=V,... ...]
 
 Clusters batches of 21 consecutive frames of STORE (default: the 480x270 BBB store of
 ``scripts/bench render cache/bbb.mp4 --size 480x270 --every 24``), one thread, with the
-frame size's ``KMeansConfig`` and each ``--carry CARRY,FINE_ITER`` pair in its place, and
+frame size's ``KMeansConfig`` and each ``--carry CARRY,FINE_ITER`` pair (or ``--set`` list of
+``KMeansConfig`` fields, such as ``finalists=4,trial_iter=2``) in its place, and
 compares each frame's inertia with scikit-learn's ``KMeans(n_init=20)`` (cached under /tmp).
 Frames of one colour (inertia 0) count as 1. The README's 480x270 section has the figures.
 """
@@ -49,6 +50,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--carry", action="append", default=[], metavar="C,F",
                     help="restarts carried and fine iterations (repeatable)")
+    ap.add_argument("--set", action="append", default=[], metavar="K=V,...",
+                    help="KMeansConfig fields to change (repeatable)")
     args = ap.parse_args()
     store = FrameStore.open(args.store)
     starts = [s for s in STARTS if s + 21 <= store.frames_done]
@@ -56,18 +59,21 @@ def main() -> None:
               for s in starts}
     ref = reference(frames, Path(args.store), args.k)
     base = ClusterParams(k=args.k).kmeans_config(store.frame_shape)
-    pairs = [tuple(map(int, c.split(","))) for c in args.carry] or [(base.carry, base.fine_iter)]
+    variants = [
+        {"carry": int(c.split(",")[0]), "fine_iter": int(c.split(",")[1])} for c in args.carry
+    ] + [{k: int(v) for k, v in (kv.split("=") for kv in s.split(","))} for s in args.set]
     print(f"{len(ref)} frames of {store.frame_shape[1]}x{store.frame_shape[0]}, "
           f"{base.n_init} restarts")
-    for carry, fine in pairs:
-        cfg = dataclasses.replace(base, carry=carry, fine_iter=fine)
+    for changes in variants or [{}]:
+        cfg = dataclasses.replace(base, **changes)
         t0 = time.perf_counter()
         with threadpool_limits(1):
             got = np.concatenate([batched_kmeans(frames[s], args.k, cfg, n_threads=1).inertia
                                   for s in starts])
         seconds = time.perf_counter() - t0
         ratio = np.where(ref > 1e-3, got / np.maximum(ref, 1e-3), 1.0)
-        print(f"carry {carry:2d}, fine {fine:2d}: mean {ratio.mean():.6f}, worst "
+        what = ", ".join(f"{k} {v}" for k, v in changes.items()) or "the default"
+        print(f"{what}: mean {ratio.mean():.6f}, worst "
               f"{ratio.max():.4f}, above 1.01: {int((ratio > 1.01).sum())}, {seconds:.2f} s")
 
 

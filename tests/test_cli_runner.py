@@ -141,8 +141,6 @@ def test_restarts_follow_the_frame_size():
     small, large = auto.kmeans_config((90, 160), 7), auto.kmeans_config((270, 480), 7)
     assert small == KMeansConfig(seed=7)
     assert (large.n_init, large.seed) == (N_INIT_LARGE, 7)
-    assert (large.carry, large.fine_iter) == (
-        LARGE_FRAME_SEARCH["carry"],
-        LARGE_FRAME_SEARCH["fine_iter"],
-    )
+    assert {name: getattr(large, name) for name in LARGE_FRAME_SEARCH} == LARGE_FRAME_SEARCH
     assert large.carry > small.carry and large.fine_iter > small.fine_iter
+    assert 0 < large.finalists < large.carry and small.finalists == 0

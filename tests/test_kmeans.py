@@ -470,6 +470,8 @@ BAD_VALUES = {  # field: (a value of the wrong type, a value out of range)
     "restart_iter": (None, -1),
     "carry": (1.0, 0),
     "fine_iter": (2.5, -1),
+    "finalists": (1.5, -1),
+    "trial_iter": (2.0, 0),
     "neighbours": (None, -1),
     "neighbour_rounds": (True, -1),
     "neighbour_iter": (None, -math.inf),
@@ -542,6 +544,51 @@ def test_plan_resolves_the_iteration_caps_from_max_iter():
     # Carried restarts: at most n_init, and 1 without a coarse level.
     assert _Plan.of(KMeansConfig(n_init=2)).carry == 2
     assert _Plan.of(KMeansConfig(coarse=False)).carry == 1
+    # Finalists: only fewer than the carried, and only before the fine iterations end.
+    assert _Plan.of(KMeansConfig()).finalists == 3
+    assert _Plan.of(KMeansConfig(carry=6, finalists=2)).finalists == 2
+    assert _Plan.of(KMeansConfig(carry=6, finalists=9)).finalists == 6
+    assert _Plan.of(KMeansConfig(carry=6, finalists=2, trial_iter=5)).finalists == 6
+
+
+def test_finalists_go_on_from_the_best_trials(film_frames):
+    """With finalists, every carried restart does trial_iter fine iterations, the
+    finalists of lowest fine inertia do the rest, and the lowest of those wins; checked
+    step by step on real frames against the Lloyd iterations themselves."""
+    from moviebarcode.kmeans._coreset import _bin
+    from moviebarcode.kmeans._lloyd import _lloyd
+    from moviebarcode.kmeans._search import _carry_on
+
+    config = KMeansConfig(n_init=6, carry=6, fine_iter=5, finalists=2, trial_iter=1)
+    plan = _Plan.of(config)
+    frames = film_frames[:4]
+    b = len(frames)
+    pts, w = _bin(np.ascontiguousarray(frames.transpose(0, 2, 1)), None, plan.fine_cells, np)
+    thresh = np.full(b, 1e-3, np.float32)
+    rng = np.random.default_rng(3)
+    starts = frames[np.arange(b)[None, :, None], rng.integers(0, frames.shape[1], (6, b, 8))]
+    starts = starts.reshape(6 * b, 8, 3)
+    coarse_fit = rng.random(6 * b)
+    none = np.zeros(6 * b, np.int32)
+
+    def carry_on(**changes):
+        cfg = _Plan.of(dataclasses.replace(config, **changes))
+        return _carry_on(pts, w, thresh, starts, none, coarse_fit, cfg, np)
+
+    got, iters = carry_on()
+    rep = np.concatenate([thresh] * 6)
+    trial, _, fit = _lloyd(pts, starts, rep, 1, np, w, want_inertia=True)
+    want = np.empty_like(got)
+    for f in range(b):
+        runs = [r * b + f for r in range(6)]
+        best2 = sorted(runs, key=lambda i: (fit[i], i))[:2]
+        pair = np.full(2, 1e-3, np.float32)
+        go, _, fit2 = _lloyd(pts[f : f + 1], trial[best2], pair, 4, np, w[f : f + 1], None, True)
+        want[f] = go[int(np.argmin(fit2))]
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    assert np.all((iters >= 1) & (iters <= 5))
+    # With every carried restart a finalist, the cut changes nothing.
+    np.testing.assert_array_equal(carry_on(finalists=0)[0], carry_on(finalists=6)[0])
 
 
 @pytest.mark.slow

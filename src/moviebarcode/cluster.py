@@ -46,12 +46,12 @@ SMALL_FRAME_PIXELS = 160 * 90
 """Frames up to this size get ``KMeansConfig``'s restarts by default, larger ones more."""
 N_INIT_LARGE = 24
 """The default restarts for frames larger than ``SMALL_FRAME_PIXELS``."""
-LARGE_FRAME_SEARCH = {"carry": 16, "fine_iter": 10}
-"""``KMeansConfig`` settings for frames larger than ``SMALL_FRAME_PIXELS``: sixteen of the
-restarts go on to the fine coreset, for up to ten iterations. The coarse coreset ranks
-restarts too roughly at these sizes: with five carried, a frame could keep a poor optimum
-2% above scikit-learn's (the README's benchmark section has the figures; 160x90 keeps
-``KMeansConfig``'s settings, as these cost time there for no gain)."""
+LARGE_FRAME_SEARCH = {"carry": N_INIT_LARGE, "fine_iter": 10, "finalists": 4, "trial_iter": 2}
+"""``KMeansConfig`` settings for frames larger than ``SMALL_FRAME_PIXELS``: every restart goes
+on to the fine coreset for two iterations, and the four best there for up to ten in all. The
+coarse coreset ranks restarts too roughly at these sizes: with five carried, a frame could
+keep a poor optimum 2% above scikit-learn's (the README's benchmark section has the figures;
+160x90 keeps ``KMeansConfig``'s settings, as these cost time there for no gain)."""
 K_MAX = 64
 """The most clusters per frame (the README documents it)."""
 GPU_ENGINES = ("cupy", "cuml")

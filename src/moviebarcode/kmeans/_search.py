@@ -130,23 +130,37 @@ def _carry_on(
     """Step 4: the ``plan.carry`` restarts of lowest ``inertia`` (the first on ties) go on
     by at most ``plan.fine_iter`` Lloyd iterations on the fine coreset ``pts`` (b, 3, B)
     (on the pixels without a coreset), and the lowest inertia there picks one per frame.
-    A coarse coreset ranks restarts too roughly to pick the best on its own. Returns the
-    picked centres (b, k, 3) and their iterations (b,)."""
-    b = pts.shape[0]
+    A coarse coreset ranks restarts too roughly to pick the best on its own. With fewer
+    ``plan.finalists`` than carried, only those, the best after ``plan.trial_iter``
+    iterations, do the rest. Returns the picked centres (b, k, 3) and their iterations
+    (b,)."""
     m = plan.carry
     if plan.n_init > 1:
-        order = xp.argsort(inertia.reshape(plan.n_init, b), axis=0, kind="stable")[:m]  # (m, b)
-        pick = (order * b + xp.arange(b)[None, :]).reshape(-1)
-        centres = centres[pick]
-        n_iter = n_iter[pick]
-    if plan.fine_iter > 0:
+        pick = _lowest(inertia, plan.n_init, m, xp)
+        centres, n_iter = centres[pick], n_iter[pick]
+    if plan.fine_iter == 0:
+        return centres[: pts.shape[0]], n_iter[: pts.shape[0]]
+    cut = plan.finalists < m
+    iters = plan.trial_iter if cut else plan.fine_iter
+    centres, more, fit = _lloyd(pts, centres, _rep(thresh, m, xp), iters, xp, w, want_inertia=m > 1)
+    n_iter = n_iter + more
+    if cut:
+        pick = _lowest(fit, m, plan.finalists, xp)
+        m, rest = plan.finalists, plan.fine_iter - plan.trial_iter
         centres, more, fit = _lloyd(
-            pts, centres, _rep(thresh, m, xp), plan.fine_iter, xp, w, want_inertia=m > 1
+            pts, centres[pick], _rep(thresh, m, xp), rest, xp, w, want_inertia=m > 1
         )
-        n_iter = n_iter + more
-        if m > 1:
-            pick = _best_of(fit, m, xp)
-            centres, n_iter = centres[pick], n_iter[pick]
-    elif m > 1:
-        centres, n_iter = centres[:b], n_iter[:b]
+        n_iter = n_iter[pick] + more
+    if m > 1:
+        pick = _best_of(fit, m, xp)
+        centres, n_iter = centres[pick], n_iter[pick]
     return centres, n_iter
+
+
+def _lowest(fit: Array, runs: int, keep: int, xp: Any) -> Array:
+    """For ``runs`` stacked runs of each frame with inertias ``fit`` (runs b,), the indices
+    of each frame's ``keep`` runs of lowest inertia (the first on ties), stacked in rank
+    order: (keep b,) int."""
+    b = fit.shape[0] // runs
+    order = xp.argsort(fit.reshape(runs, b), axis=0, kind="stable")[:keep]  # (keep, b)
+    return (order * b + xp.arange(b)[None, :]).reshape(-1)

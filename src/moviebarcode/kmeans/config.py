@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from moviebarcode.errors import ParameterError
 
-ALGORITHM_VERSION = 10
+ALGORITHM_VERSION = 11
 """Bumped whenever the defaults or the algorithm change the results (cached results name it)."""
 
 
@@ -101,6 +101,12 @@ class KMeansConfig:
         best of them is picked; >= 1, at most ``n_init`` are.
     fine_iter : int or math.inf, default=5
         Most Lloyd iterations of the carried restarts on the fine coreset.
+    finalists : int, default=0
+        After ``trial_iter`` of those iterations, only the ``finalists`` carried restarts
+        of lowest fine inertia go on; 0 (or at least ``carry``): all of them.
+    trial_iter : int, default=2
+        Iterations of every carried restart before the finalists are picked, >= 1; from
+        ``fine_iter`` on, every carried restart goes on.
     neighbours : int, default=2
         Each frame also starts from the centres of the frames up to this many places
         before and after it in the batch; 0: frames are clustered independently.
@@ -126,6 +132,8 @@ class KMeansConfig:
     restart_iter: int | float = 8
     carry: int = 3
     fine_iter: int | float = 5
+    finalists: int = 0
+    trial_iter: int = 2
     neighbours: int = 2
     neighbour_rounds: int = 2
     neighbour_iter: int | float = 2
@@ -144,6 +152,8 @@ class KMeansConfig:
         "restart_iter": _CAP,
         "carry": _COUNT,
         "fine_iter": _CAP,
+        "finalists": _Constraint(Integral, low=0),
+        "trial_iter": _COUNT,
         "neighbours": _Constraint(Integral, low=0),
         "neighbour_rounds": _Constraint(Integral, low=0),
         "neighbour_iter": _CAP,
@@ -180,6 +190,8 @@ class _Plan:
     restart_iter: int
     carry: int  # restarts carried to the fine coreset: 1 without a coarse level
     fine_iter: int
+    finalists: int  # carried restarts that go on after trial_iter: carry for none cut
+    trial_iter: int
     neighbours: int
     neighbour_rounds: int
     neighbour_iter: int
@@ -196,6 +208,11 @@ class _Plan:
         restart_iter = cap(config.restart_iter)
         rest = config.max_iter - restart_iter  # for the best restarts, after theirs
         coarse = config.coreset and config.coarse
+        carry = max(1, min(config.carry, config.n_init)) if coarse else 1
+        fine_iter = int(min(rest, config.fine_iter)) if config.coreset else rest
+        finalists = carry
+        if 0 < config.finalists < carry and config.trial_iter < fine_iter:
+            finalists = config.finalists
         return cls(
             n_init=config.n_init,
             tol=config.tol,
@@ -205,8 +222,10 @@ class _Plan:
             coarse=coarse,
             coarse_cells=round(8.0**config.coarse_bits),
             restart_iter=restart_iter,
-            carry=max(1, min(config.carry, config.n_init)) if coarse else 1,
-            fine_iter=int(min(rest, config.fine_iter)) if config.coreset else rest,
+            carry=carry,
+            fine_iter=fine_iter,
+            finalists=finalists,
+            trial_iter=config.trial_iter,
             neighbours=config.neighbours,
             neighbour_rounds=config.neighbour_rounds,
             neighbour_iter=cap(config.neighbour_iter),
