@@ -56,13 +56,16 @@ def pixel_phase(
 
     def start_block(i: int) -> None:
         block = blocks[i]
-        xb = xp.ascontiguousarray(xp.transpose(x[block], (0, 2, 1)))
-        m = xp.mean(xb, axis=2, keepdims=True)  # (b, 3, 1)
-        xb -= m
+        # Channel-first, with a fourth row of ones for the products (see _pixel_start).
+        xt = xp.empty((block.stop - block.start, 4, n_pixels), dtype=xp.float32)
+        xt[:, :3] = xp.transpose(x[block], (0, 2, 1))
+        xt[:, 3] = 1.0
+        m = xp.mean(xt[:, :3], axis=2, keepdims=True)  # (b, 3, 1)
+        xt[:, :3] -= m
         mu[block] = xp.transpose(m, (0, 2, 1))
         centres_c[block] = found[i].centres - mu[block]
         out = (slack[block], label[block], sums[block])
-        _pixel_start(xb, centres_c[block], block.start, xp, out=out)
+        _pixel_start(xt, centres_c[block], block.start, xp, out=out)
 
     run(start_block, range(len(blocks)))
     thresh = (plan.pixel_tol * _cat([f.spread for f in found], xp)).astype(xp.float32)
@@ -76,7 +79,8 @@ def _pixel_start(
     xc: Array, centres: Array, first: int, xp: Any, out: tuple[Array, Array, Array] | None = None
 ) -> tuple[Array, Array, Array]:
     """Where :func:`_pixel_lloyd` starts, for one block of pixels ``xc`` (b, 3, P) (centred
-    on each frame's mean) and ``centres`` (b, k, 3) (centred likewise), whose first frame
+    on each frame's mean; or (b, 4, P), with a fourth row of ones that saves a copy) and
+    ``centres`` (b, k, 3) (centred likewise), whose first frame
     is frame ``first`` of the batch: every pixel's slack (distance to its second-nearest centre
     minus distance to its nearest, (b, P) float32), its nearest centre's number in the
     batch (``frame * k + cluster``, (b, P) int32), and each cluster's sums of coordinates
@@ -90,16 +94,22 @@ def _pixel_start(
             xp.empty((b, k, 4), dtype=xp.float64),
         )
     slack, label, sums = out
-    xt = xp.concatenate([xc, xp.ones_like(xc[:, :1, :])], axis=1)  # (b, 4, P)
+    if xc.shape[1] == 3:
+        xc = xp.concatenate([xc, xp.ones_like(xc[:, :1, :])], axis=1)
+    xt, xc = xc, xc[:, :3]  # (b, 4, P) and its first three rows
     d = _product_distances(xt, centres, xp)  # (b, k, P): |c|^2 - 2 x.c
     d1 = d[:, 0].copy()
     d2 = xp.full_like(d1, xp.inf)
+    tmp = xp.empty_like(d1)
     for j in range(1, k):
-        xp.minimum(d2, xp.maximum(d1, d[:, j]), out=d2)
+        xp.minimum(d2, xp.maximum(d1, d[:, j], out=tmp), out=d2)
         xp.minimum(d1, d[:, j], out=d1)
     eq = d == d1[:, None, :]
     onehot = eq.astype(xp.float32)
-    sq = xp.sum(xc * xc, axis=1)  # (b, P)
+    sq = xc[:, 0] * xc[:, 0]  # (b, P)
+    for ch in (1, 2):
+        xp.multiply(xc[:, ch], xc[:, ch], out=tmp)
+        sq += tmp
     # One product gives each cluster's sums and count, another each pixel's cluster.
     s32 = _cluster_sums(xt, onehot, xp)  # (b, k, 4)
     if k > 1 and bool(xp.any(xp.sum(s32[:, :, 3], axis=1) > n + 0.5)):
