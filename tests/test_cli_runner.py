@@ -81,6 +81,16 @@ def test_render_option_mistakes(store, args, code, words):
     one_line_error(run("render", store, *args), code, *words)
 
 
+def test_top_help_keeps_its_examples_one_a_line():
+    """The top-level help shows each example command on its own line, as written (click
+    rewraps a paragraph unless it is marked as preformatted)."""
+    r = run_cli("--help")
+    assert r.code == 0
+    lines = [line.strip() for line in r.out.splitlines()]
+    for command in ("prep", "render", "view", "info", "compare"):
+        assert any(line.startswith(f"moviebarcode {command} ") for line in lines), command
+
+
 def test_missing_and_foreign_stores(tmp_path):
     one_line_error(run("render", tmp_path / "nothing.zarr"), 1, "no such store")
     one_line_error(run("render", DATA), 1, "not a moviebarcode store")

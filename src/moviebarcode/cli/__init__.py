@@ -31,7 +31,7 @@ from moviebarcode.ffmpegbin import set_ffmpeg
 def cli(ffmpeg_path: str | None) -> None:
     """Turn a film into a movie barcode, in two stages.
 
-    \\b
+    \b
       moviebarcode prep movie.mkv            decode once into cache/movie.zarr
       moviebarcode render cache/movie.zarr   cluster the cached frames, write the barcode PNG
       moviebarcode view cache/movie.zarr     an interactive page of the barcode, one HTML file
