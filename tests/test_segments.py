@@ -169,7 +169,7 @@ def test_segments_share_out_the_decoder_threads(monkeypatch):
     """Segments run side by side fill the cores themselves: each decoder gets its share of
     the threads (one where there are as many segments as cores), which ffmpeg is told before
     the input, for the decoder, and for the filter graph; one process leaves ffmpeg's choice."""
-    monkeypatch.setattr(segments.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(segments, "usable_cpus", lambda: 8)
     assert [segments.decoder_threads(n) for n in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
     info = probe(DATA / "bbb_trailer_h264.mp4")
     pic = Picture(width=160, height=68)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from moviebarcode._cpus import usable_cpus
 from moviebarcode._xp import get_xp, to_host
 from moviebarcode.cache import ResultCache
 from moviebarcode.choices import DeviceChoice, EngineName, Space, check
@@ -313,11 +313,8 @@ class ReadAhead:
 
 
 def default_jobs() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    """Worker processes by default: one per CPU this process may run on."""
+    return usable_cpus()
 
 
 def local_executor(

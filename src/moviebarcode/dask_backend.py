@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moviebarcode._cpus import usable_cpus
 from moviebarcode._fmt import table
 from moviebarcode.cache import ResultCache
 from moviebarcode.errors import InputError, MoviebarcodeError
@@ -59,7 +60,7 @@ def local_cluster(n_workers: int | None = None):
     import logging
 
     return distributed.LocalCluster(
-        n_workers=n_workers or os.cpu_count() or 1,
+        n_workers=n_workers or usable_cpus(),
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
@@ -362,7 +363,7 @@ def run_batch(
     stores = [cache / f"{f.stem}.zarr" for f in films]
     images = [image_path(out, f.stem, opts) for f in films]
     if scheduler is None and n_workers is None:
-        n_workers = min(len(films), os.cpu_count() or 1)
+        n_workers = min(len(films), usable_cpus())
     with connect(scheduler, n_workers) as client:
         preps, renders = _submit(
             client, films, stores, images, (request, prep_jobs, force, ffmpeg), opts

@@ -28,6 +28,7 @@ from fractions import Fraction
 import ffmpeg
 import numpy as np
 
+from moviebarcode._cpus import usable_cpus
 from moviebarcode._fmt import hms
 from moviebarcode.cutdetect import SMALL
 from moviebarcode.errors import FFmpegError, InputError, Interrupted
@@ -610,7 +611,7 @@ def detect_crop(
         return None
 
     # the probes are short ffmpeg runs: run them side by side
-    with ThreadPoolExecutor(max_workers=min(points, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=min(points, usable_cpus())) as pool:
         boxes = [b for b in pool.map(box_at, range(points)) if b is not None]
     if not boxes:
         return None

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from moviebarcode import segments
+from moviebarcode._cpus import usable_cpus
 from moviebarcode._fmt import hms
 from moviebarcode.choices import Compressor, CropChoice, Hwaccel, Tonemap, check
 from moviebarcode.cutdetect import ShotDetection, merge_scores, pick_cuts
@@ -470,7 +471,7 @@ def _rescore(store: FrameStore, info: MovieInfo, jobs: int | None, progress):
     they can be planned, into the store's scores; the decoding report."""
     picture = _stored_picture(store)
     sampling = decoded_sampling(Sampling(**store.meta["sampling"]), info, picture)
-    n_jobs = jobs or os.cpu_count() or 1
+    n_jobs = jobs or usable_cpus()
     plan = segments.plan(info, sampling, n_jobs, None, picture.noref) if n_jobs > 1 else None
     if plan is not None:
         times, scores, report = segments.scores_only(info, sampling, picture, plan, progress)
@@ -501,7 +502,7 @@ def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings, s
     meta = store.meta
     under_way = meta.get("segments")
     if under_way is None:
-        n_jobs = jobs or os.cpu_count() or 1
+        n_jobs = jobs or usable_cpus()
         if store.frames_done or n_jobs < 2:
             return None
         scanned = segments.scan(info, sampling)

@@ -27,7 +27,6 @@ scores of its last frames before its last chunk, so a finished segment has all o
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import threading
 from collections import defaultdict
@@ -38,6 +37,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from moviebarcode._cpus import usable_cpus
 from moviebarcode.decode import Decoder, DecodeReport, Picture, Sampling, is_resume_point
 from moviebarcode.ffmpegbin import ffmpeg_exe
 from moviebarcode.probe import MovieInfo, frame_interval
@@ -265,7 +265,7 @@ def decoder_threads(n_segments: int) -> int:
     shared out, at least one. A decoder's own threads add overhead (one thread decodes a
     reference-frame-only stream faster than several; see the README's Decoding figures), so the
     segments, not the threads, should fill the cores."""
-    return max(1, (os.cpu_count() or 1) // max(1, n_segments))
+    return max(1, usable_cpus() // max(1, n_segments))
 
 
 def _segment_decoder(

@@ -78,8 +78,8 @@ class _BatchBar:
     "--workers",
     type=click.IntRange(min=1),
     metavar="N",
-    help="Worker processes of the local cluster [default: the machine's cores, at most one "
-    "per film].",
+    help="Worker processes of the local cluster [default: the CPUs it may "
+    "use, at most one per film].",
 )
 @click.option(
     "--jobs",

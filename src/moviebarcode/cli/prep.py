@@ -91,8 +91,8 @@ def _store_film(store: Path, output: Path | None, request: PrepRequest):
     "--jobs",
     type=click.IntRange(min=1),
     metavar="N",
-    help="Decode in N parallel segments split at keyframes [default: the machine's cores; "
-    "films under 40 s use one process]. The store is the same whatever N.",
+    help="Decode in N parallel segments split at keyframes [default: the CPUs it may "
+    "use; films under 40 s use one process]. The store is the same whatever N.",
 )
 @click.option("--force", is_flag=True, help="Prep again even if the store exists (replaces it).")
 @click.option("-q", "--quiet", is_flag=True, help="Nothing but errors: no progress, no summary.")

@@ -109,7 +109,7 @@ def _report(result: RenderResult) -> None:
     type=click.IntRange(min=1),
     metavar="N",
     help="numpy engine, --by frame: cluster batches of frames in N processes [default: the "
-    "machine's cores]. The result is the same whatever N.",
+    "CPUs it may use]. The result is the same whatever N.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Nothing but errors: no progress, no summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Say what was cached and how long it took.")

@@ -139,7 +139,7 @@ def _report(result) -> None:
     "--jobs",
     type=click.IntRange(min=1),
     metavar="N",
-    help="Cluster in N processes when clustering is needed [default: the machine's cores].",
+    help="Cluster in N processes when clustering is needed [default: the CPUs it may use].",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Nothing but errors: no progress, no path.")
 @click.option("-v", "--verbose", is_flag=True, help="Say what was cached, the sizes and times.")

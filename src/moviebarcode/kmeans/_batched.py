@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
@@ -11,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from moviebarcode._cpus import usable_cpus
 from moviebarcode._xp import Array, get_xp
 from moviebarcode.errors import ParameterError
 from moviebarcode.kmeans._layout import NUMPY_BLOCK_ELEMENTS, _cat
@@ -171,7 +171,7 @@ def _block_runner(
     change the result."""
     workers = 1
     if xp is np and n_blocks > 1:
-        workers = n_threads if n_threads is not None else (os.cpu_count() or 1)
+        workers = n_threads if n_threads is not None else usable_cpus()
         workers = max(1, min(workers, n_blocks))
     if workers == 1:
         yield lambda fn, items: [fn(i) for i in items]
