@@ -53,8 +53,13 @@ def timed_command(cmd, stderr=None) -> float:
 
 def table(headers, rows) -> str:
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
-                                   for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    def line(cells):
+        return "  ".join(
+            str(c).rjust(w) if i else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
@@ -74,13 +79,29 @@ def bench_prep(args) -> None:
         sampling = resolve_sampling(info, req)
         ours_cmd = build_command(info, sampling, picture)
         frames = first.frames
-        null = [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-i", str(movie),
-                "-map", f"0:v:{info.stream}", "-f", "null", "-"]
+        null = [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-i",
+            str(movie),
+            "-map",
+            f"0:v:{info.stream}",
+            "-f",
+            "null",
+            "-",
+        ]
         # the very command prep runs, writing to /dev/null instead of our pipe, logging quietly
         graph = [*ours_cmd[:-1], "-y", "/dev/null"]
         graph[graph.index("-loglevel") + 1] = "error"
-        no_info = [a.replace("showinfo=checksum=0[s0];[s0]", "").replace(
-            "[s1]showinfo=checksum=0[s2];[s2]", "[s1]") for a in graph]
+        no_info = [
+            a.replace("showinfo=checksum=0[s0];[s0]", "").replace(
+                "[s1]showinfo=checksum=0[s2];[s2]", "[s1]"
+            )
+            for a in graph
+        ]
         rows = []
         run = lambda cmd: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)  # noqa: E731
         t_null = timed(lambda: run(null), args.repeat)
@@ -90,9 +111,12 @@ def bench_prep(args) -> None:
         def lib():
             out = work / "lib.zarr"
             shutil.rmtree(out, ignore_errors=True)
-            store = FrameStore.create(out, frame_shape=(picture.height, picture.width),
-                                      chunk_frames=FrameStore.open(first.store).chunk_frames,
-                                      attrs=meta | {"complete": False, "frames_done": 0})
+            store = FrameStore.create(
+                out,
+                frame_shape=(picture.height, picture.width),
+                chunk_frames=FrameStore.open(first.store).chunk_frames,
+                attrs=meta | {"complete": False, "frames_done": 0},
+            )
             from moviebarcode.prep import _Appender, _run_decoder
 
             _run_decoder(store, Decoder(info, sampling, picture), _Appender(store), None)
@@ -102,14 +126,20 @@ def bench_prep(args) -> None:
         def cli():
             out = work / "cli.zarr"
             shutil.rmtree(out, ignore_errors=True)
-            code = ("import resource,sys;from moviebarcode.cli import main;"
-                    "sys.argv=['moviebarcode','prep',sys.argv[1],'-o',sys.argv[2],'-q',"
-                    f"'--every','{args.every}'];"
-                    "\ntry: main()\nexcept SystemExit: pass\n"
-                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-                    "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-            r = subprocess.run([sys.executable, "-c", code, str(movie), str(out)], check=True,
-                               capture_output=True, text=True)
+            code = (
+                "import resource,sys;from moviebarcode.cli import main;"
+                "sys.argv=['moviebarcode','prep',sys.argv[1],'-o',sys.argv[2],'-q',"
+                f"'--every','{args.every}'];"
+                "\ntry: main()\nexcept SystemExit: pass\n"
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+                "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+            )
+            r = subprocess.run(
+                [sys.executable, "-c", code, str(movie), str(out)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             cli.rss = list(map(int, r.stdout.split()))
 
         t_cli = timed(cli, args.repeat)
@@ -147,23 +177,37 @@ def bench_prep(args) -> None:
             row("ffmpeg alone, our graph without showinfo", t_noinfo, t_graph),
             row("moviebarcode prep (library: decode + store)", t_lib, t_graph),
             row("moviebarcode prep (CLI: + probe, crop detect)", t_cli, t_graph),
-            *[row(f"moviebarcode prep --jobs {j} ({segs} segment{'s' * (segs > 1)})", t, t_graph)
-              for j, (t, segs) in t_jobs.items()],
-            row("moviebarcode prep --fast --jobs 1 (reference frames, no loop filter)",
-                t_fast1, t_graph),
-            row(f"moviebarcode prep --fast ({fast.parallel} segment{'s' * (fast.parallel > 1)})",
-                t_fast, t_graph),
+            *[
+                row(f"moviebarcode prep --jobs {j} ({segs} segment{'s' * (segs > 1)})", t, t_graph)
+                for j, (t, segs) in t_jobs.items()
+            ],
+            row(
+                "moviebarcode prep --fast --jobs 1 (reference frames, no loop filter)",
+                t_fast1,
+                t_graph,
+            ),
+            row(
+                f"moviebarcode prep --fast ({fast.parallel} segment{'s' * (fast.parallel > 1)})",
+                t_fast,
+                t_graph,
+            ),
             row(f"moviebarcode prep --keyframes ({keys.frames} columns)", t_keys, t_graph),
         ]
-        print(f"\n{movie.name}: {info.codec} {info.width}x{info.height} {info.fps} fps, "
-              f"{info.duration:.1f} s; --every {args.every} -> {frames} frames of "
-              f"{picture.width}x{picture.height}; median of {args.repeat} run(s)\n")
+        print(
+            f"\n{movie.name}: {info.codec} {info.width}x{info.height} {info.fps} fps, "
+            f"{info.duration:.1f} s; --every {args.every} -> {frames} frames of "
+            f"{picture.width}x{picture.height}; median of {args.repeat} run(s)\n"
+        )
         print(table(["", "seconds", "source fps", "vs ffmpeg+graph", "vs ffmpeg -f null"], rows))
         base = t_jobs[1][0]
-        print("\n--jobs speed-up over --jobs 1: " + ", ".join(
-            f"{j}: {base / t:.2f}x" for j, (t, _) in t_jobs.items()))
-        print(f"peak memory (RSS): moviebarcode process {cli.rss[0] / 1024:.0f} MiB, "
-              f"ffmpeg child {cli.rss[1] / 1024:.0f} MiB")
+        print(
+            "\n--jobs speed-up over --jobs 1: "
+            + ", ".join(f"{j}: {base / t:.2f}x" for j, (t, _) in t_jobs.items())
+        )
+        print(
+            f"peak memory (RSS): moviebarcode process {cli.rss[0] / 1024:.0f} MiB, "
+            f"ffmpeg child {cli.rss[1] / 1024:.0f} MiB"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -192,14 +236,36 @@ def bench_shots(args) -> None:
             off, on = (statistics.median(times[(name, x)]) for x in (False, True))
             c_off, c_on = (statistics.median(cpu[(name, x)]) for x in (False, True))
             store = FrameStore.open(work / f"{name}-True.zarr")
-            rows.append([f"prep {name}", f"{off:.2f}", f"{on:.2f}", f"{on / off:.3f}x",
-                         f"{c_on / c_off:.3f}x", str(len(store.cuts)),
-                         str(store.meta["shots"]["frames_scored"])])
-        print(f"\n{movie.name}: {info.codec} {info.width}x{info.height} {info.fps} fps, "
-              f"{info.duration:.1f} s, --every {args.every}, --jobs {args.jobs or 'auto'}; "
-              f"median of {args.repeat} alternating round(s)\n")
-        print(table(["", "no cuts s", "with cuts s", "ratio", "CPU time ratio", "cuts",
-                     "frames scored"], rows))
+            rows.append(
+                [
+                    f"prep {name}",
+                    f"{off:.2f}",
+                    f"{on:.2f}",
+                    f"{on / off:.3f}x",
+                    f"{c_on / c_off:.3f}x",
+                    str(len(store.cuts)),
+                    str(store.meta["shots"]["frames_scored"]),
+                ]
+            )
+        print(
+            f"\n{movie.name}: {info.codec} {info.width}x{info.height} {info.fps} fps, "
+            f"{info.duration:.1f} s, --every {args.every}, --jobs {args.jobs or 'auto'}; "
+            f"median of {args.repeat} alternating round(s)\n"
+        )
+        print(
+            table(
+                [
+                    "",
+                    "no cuts s",
+                    "with cuts s",
+                    "ratio",
+                    "CPU time ratio",
+                    "cuts",
+                    "frames scored",
+                ],
+                rows,
+            )
+        )
         if args.reference:
             for name, _ in variants:
                 store = FrameStore.open(work / f"{name}-True.zarr")
@@ -238,9 +304,16 @@ def shot_reference(movie: Path, store, fps: float, name: str) -> None:
         ref = np.array([s[0].frame_num for s in manager.get_scene_list()][1:], int)
         hit = sum(bool(len(ours)) and np.abs(ours - r).min() <= 1 for r in ref)
         good = sum(bool(len(ref)) and np.abs(ref - c).min() <= 1 for c in ours)
-        rows.append([detector.__name__, str(len(ref)), str(len(ours)),
-                     _frac(hit, len(ref)), _frac(good, len(ours)),
-                     f"{seconds:.1f}"])
+        rows.append(
+            [
+                detector.__name__,
+                str(len(ref)),
+                str(len(ours)),
+                _frac(hit, len(ref)),
+                _frac(good, len(ours)),
+                f"{seconds:.1f}",
+            ]
+        )
     print(f"\nour cuts (prep {name}) against PySceneDetect, within 1 frame\n")
     print(table(["reference", "its cuts", "ours", "recall", "precision", "its seconds"], rows))
 
@@ -284,8 +357,20 @@ def cluster_in_a_child(
         # src first; the rest of the path stays (wheels installed with --target, say)
         path = os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path}
-        subprocess.run([sys.executable, "-c", CLUSTER_IN_A_CHILD, str(store), str(jobs), str(k),
-                        str(out), str(n_init)], check=True, env=env)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CLUSTER_IN_A_CHILD,
+                str(store),
+                str(jobs),
+                str(k),
+                str(out),
+                str(n_init),
+            ],
+            check=True,
+            env=env,
+        )
         got = dict(np.load(out))
     got.pop("version")
     return float(got.pop("seconds")), got
@@ -294,9 +379,16 @@ def cluster_in_a_child(
 def version_of(src: Path) -> int:
     """The ALGORITHM_VERSION of the moviebarcode in ``src``."""
     code = "from moviebarcode.kmeans import ALGORITHM_VERSION as v; print(v)"
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                             filter(None, [str(src), os.environ.get("PYTHONPATH")]))})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")])),
+        },
+    )
     return int(out.stdout)
 
 
@@ -373,8 +465,13 @@ def bench_render(args) -> None:
 
     def row(name, t, inertia):
         mean = inertia.mean()
-        return [name, f"{1000 * t:.2f}", f"{mean:.5g}", f"{mean / i20.mean():.4f}",
-                f"{t20 / t:.1f}x"]
+        return [
+            name,
+            f"{1000 * t:.2f}",
+            f"{mean:.5g}",
+            f"{mean / i20.mean():.4f}",
+            f"{t20 / t:.1f}x",
+        ]
 
     t_ours1, one = run_ours(1)
     for name, values in arrays.items():
@@ -382,54 +479,94 @@ def bench_render(args) -> None:
     rows = [
         row("original: sklearn n_init=20, per frame", t20, i20),
         row(f"sklearn n_init={ours.n_init}, per frame", t_ours_sk, i_ours_sk),
-        row(f"moviebarcode numpy engine (n_init={ours.n_init}), 1 process, threads", t_ours1,
-            inertia_ours[sample]),
-        row(f"moviebarcode numpy engine (n_init={ours.n_init}), {jobs} processes (CLI default)",
-            t_ours, inertia_ours[sample]),
+        row(
+            f"moviebarcode numpy engine (n_init={ours.n_init}), 1 process, threads",
+            t_ours1,
+            inertia_ours[sample],
+        ),
+        row(
+            f"moviebarcode numpy engine (n_init={ours.n_init}), {jobs} processes (CLI default)",
+            t_ours,
+            inertia_ours[sample],
+        ),
     ]
     for n_init in args.n_init:
         t, more = run_ours(jobs, n_init=n_init)
-        rows.append(row(f"moviebarcode numpy engine (n_init={n_init}), {jobs} processes", t,
-                        more["inertia"][sample]))
+        rows.append(
+            row(
+                f"moviebarcode numpy engine (n_init={n_init}), {jobs} processes",
+                t,
+                more["inertia"][sample],
+            )
+        )
         at_or_below = np.mean(more["inertia"][sample] <= i20 * (1 + 1e-6))
-        print(f"n_init={n_init}: at or below the original's inertia on {100 * at_or_below:.0f}% "
-              "of the sampled frames, the worst frame at "
-              f"{(more['inertia'][sample] / i20).max():.4f}")
+        print(
+            f"n_init={n_init}: at or below the original's inertia on {100 * at_or_below:.0f}% "
+            "of the sampled frames, the worst frame at "
+            f"{(more['inertia'][sample] / i20).max():.4f}"
+        )
     if base_times:
         what = "same results" if same_version else f"version {version_of(base_src)}"
-        rows.append(row(f"baseline {args.baseline}, {jobs} processes ({what})",
-                        statistics.median(base_times), base_arrays["inertia"][sample]))
+        rows.append(
+            row(
+                f"baseline {args.baseline}, {jobs} processes ({what})",
+                statistics.median(base_times),
+                base_arrays["inertia"][sample],
+            )
+        )
     better = np.mean(inertia_ours[sample] <= i20 * (1 + 1e-6))
-    print(f"\n{store.path}: {n} frames of {w}x{h} ({h * w} pixels), k={k}; sklearn timed on "
-          f"{len(sample)} frames, ours on all {n} (the whole clustering, reading the store "
-          f"included); inertia compared on the same {len(sample)} frames\n")
+    print(
+        f"\n{store.path}: {n} frames of {w}x{h} ({h * w} pixels), k={k}; sklearn timed on "
+        f"{len(sample)} frames, ours on all {n} (the whole clustering, reading the store "
+        f"included); inertia compared on the same {len(sample)} frames\n"
+    )
     if args.gpu:
         rows += gpu_rows(store, ours, sample, t20, i20, args)
     print(table(["", "ms/frame", "mean inertia", "vs original", "speed-up"], rows))
-    print(f"\nours at or below the original's inertia on {100 * better:.0f}% of the sampled "
-          f"frames; mean ratio {inertia_ours[sample].mean() / i20.mean():.6f}, the worst frame "
-          f"at {(inertia_ours[sample] / i20).max():.4f}")
+    print(
+        f"\nours at or below the original's inertia on {100 * better:.0f}% of the sampled "
+        f"frames; mean ratio {inertia_ours[sample].mean() / i20.mean():.6f}, the worst frame "
+        f"at {(inertia_ours[sample] / i20).max():.4f}"
+    )
     if len(rounds) > 1:
-        print(f"{len(rounds)} rounds (medians above); speed-up of each round, {jobs} processes: "
-              + ", ".join(f"{a / b:.1f}x" for a, b in rounds))
+        print(
+            f"{len(rounds)} rounds (medians above); speed-up of each round, {jobs} processes: "
+            + ", ".join(f"{a / b:.1f}x" for a, b in rounds)
+        )
     if base_times:
         ratios = [b / o for (_, o), b in zip(rounds, base_times, strict=True)]
-        print("ours vs the baseline, each round (baseline time / ours): "
-              + ", ".join(f"{x:.3f}" for x in ratios) + f"; median {statistics.median(ratios):.3f}")
+        print(
+            "ours vs the baseline, each round (baseline time / ours): "
+            + ", ".join(f"{x:.3f}" for x in ratios)
+            + f"; median {statistics.median(ratios):.3f}"
+        )
         if same_version:
             print("centres, shares and inertia identical to the baseline's in every round")
         else:
             base_i, ours_i = base_arrays["inertia"], inertia_ours
-            print(f"another algorithm version: mean inertia on all {n} frames, ours / baseline "
-                  f"{ours_i.mean() / base_i.mean():.6f}; ours lower on "
-                  f"{100 * np.mean(ours_i < base_i):.0f}%, higher on "
-                  f"{100 * np.mean(ours_i > base_i):.0f}% of the frames")
+            print(
+                f"another algorithm version: mean inertia on all {n} frames, ours / baseline "
+                f"{ours_i.mean() / base_i.mean():.6f}; ours lower on "
+                f"{100 * np.mean(ours_i < base_i):.0f}%, higher on "
+                f"{100 * np.mean(ours_i > base_i):.0f}% of the frames"
+            )
     hours = 7200 * t20 / 3600
-    print(f"\na two-hour film at one frame per second (7,200 frames at this size): original "
-          f"{hours:.2f} h, ours {7200 * t_ours / 60:.1f} min")
+    print(
+        f"\na two-hour film at one frame per second (7,200 frames at this size): original "
+        f"{hours:.2f} h, ours {7200 * t_ours / 60:.1f} min"
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"ms_per_frame": {"sklearn20": 1000 * t20,
-                                    "sklearn_ours": 1000 * t_ours_sk, "numpy": 1000 * t_ours}}))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "ms_per_frame": {
+                        "sklearn20": 1000 * t20,
+                        "sklearn_ours": 1000 * t_ours_sk,
+                        "numpy": 1000 * t_ours,
+                    }
+                }
+            )
+        )
 
 
 def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
@@ -453,8 +590,15 @@ def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
     for s, e in ranges:
         frames, method, note, seconds = timed_read(store.path, s, e, dev)
         load.add(method, int(frames.nbytes), seconds, note or None)
-    rows = [[f"GPU load ({load.method}), all frames", f"{1000 * load.seconds / n:.3f}",
-             f"{load.throughput / 2**20:.0f} MiB/s", "", ""]]
+    rows = [
+        [
+            f"GPU load ({load.method}), all frames",
+            f"{1000 * load.seconds / n:.3f}",
+            f"{load.throughput / 2**20:.0f} MiB/s",
+            "",
+            "",
+        ]
+    ]
     for note in load.notes:
         print(f"GPU load: {note}")
     # as render runs it: batches stacked into few calls, the next call's frames read meanwhile
@@ -463,9 +607,15 @@ def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
         t0 = time.perf_counter()
         inertia = cluster(store, on_gpu, recompute=True).inertia
         t_cupy = (time.perf_counter() - t0) / n
-    rows.append([f"moviebarcode cupy engine (n_init={ours.n_init}), stacked, reading included",
-                 f"{1000 * t_cupy:.3f}", f"{inertia[sample].mean():.5g}",
-                 f"{inertia[sample].mean() / i20.mean():.4f}", f"{t20 / t_cupy:.0f}x"])
+    rows.append(
+        [
+            f"moviebarcode cupy engine (n_init={ours.n_init}), stacked, reading included",
+            f"{1000 * t_cupy:.3f}",
+            f"{inertia[sample].mean():.5g}",
+            f"{inertia[sample].mean() / i20.mean():.4f}",
+            f"{t20 / t_cupy:.0f}x",
+        ]
+    )
     try:
         cu = get_engine("cuml")
     except Exception as exc:  # noqa: BLE001
@@ -473,19 +623,36 @@ def gpu_rows(store, ours, sample, t20, i20, args) -> list[list[str]]:
     else:
         px = np.stack([store.frames[int(i)] for i in sample])
         t0 = time.perf_counter()
-        res = cu.fit(px.reshape(len(px), -1, 3).astype(np.float32), ours.k,
-                     ours.kmeans_config(store.frame_shape))
+        res = cu.fit(
+            px.reshape(len(px), -1, 3).astype(np.float32),
+            ours.k,
+            ours.kmeans_config(store.frame_shape),
+        )
         t_cuml = (time.perf_counter() - t0) / len(sample)
         ci = np.asarray(res.inertia.get() if hasattr(res.inertia, "get") else res.inertia)
-        rows.append([f"cuML KMeans per frame (n_init={ours.n_init})", f"{1000 * t_cuml:.3f}",
-                     f"{ci.mean():.5g}", f"{ci.mean() / i20.mean():.4f}", f"{t20 / t_cuml:.0f}x"])
+        rows.append(
+            [
+                f"cuML KMeans per frame (n_init={ours.n_init})",
+                f"{1000 * t_cuml:.3f}",
+                f"{ci.mean():.5g}",
+                f"{ci.mean() / i20.mean():.4f}",
+                f"{t20 / t_cuml:.0f}x",
+            ]
+        )
         print(f"cupy engine vs cuML per frame: {t_cuml / t_cupy:.0f}x faster")
     out = Path(tempfile.mkdtemp()) / "gpu.png"
     t0 = time.perf_counter()
     opts = RenderOptions(cluster=ClusterParams(k=ours.k, device="gpu"), recompute=True)
     render(store.path, opts, output=out)
-    rows.append(["end-to-end render --device gpu --recompute (s)",
-                 f"{time.perf_counter() - t0:.2f} s", "", "", ""])
+    rows.append(
+        [
+            "end-to-end render --device gpu --recompute (s)",
+            f"{time.perf_counter() - t0:.2f} s",
+            "",
+            "",
+            "",
+        ]
+    )
     return rows
 
 
@@ -503,18 +670,40 @@ def bench_e2e(args) -> None:
     def timed_cli(*argv) -> float:
         return timed_command([sys.executable, "-m", "moviebarcode", *argv])
 
-    null = [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-i", str(movie),
-            "-map", f"0:v:{info.stream}", "-f", "null", "-"]
+    null = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-i",
+        str(movie),
+        "-map",
+        f"0:v:{info.stream}",
+        "-f",
+        "null",
+        "-",
+    ]
     rows = []
     if not args.only:
         t_null = timed_command(null)
-        rows = [["ffmpeg -i MOVIE -f null - (decode only)", f"{t_null:.1f}", "", "",
-                 f"{t_null * scale / 60:.1f}"]]
+        rows = [
+            [
+                "ffmpeg -i MOVIE -f null - (decode only)",
+                f"{t_null:.1f}",
+                "",
+                "",
+                f"{t_null * scale / 60:.1f}",
+            ]
+        ]
     with tempfile.TemporaryDirectory() as tmp:
-        for name, extra in (("prep", []), ("prep --no-shots", ["--no-shots"]),
-                            ("prep --fast", ["--fast"]),
-                            ("prep --fast --no-shots", ["--fast", "--no-shots"]),
-                            ("prep --keyframes", ["--keyframes"])):
+        for name, extra in (
+            ("prep", []),
+            ("prep --no-shots", ["--no-shots"]),
+            ("prep --fast", ["--fast"]),
+            ("prep --fast --no-shots", ["--fast", "--no-shots"]),
+            ("prep --keyframes", ["--keyframes"]),
+        ):
             if args.only and name not in args.only:
                 continue
             store = Path(tmp) / f"{len(rows)}.zarr"
@@ -522,10 +711,19 @@ def bench_e2e(args) -> None:
             t_prep = timed_cli("prep", movie, "-o", store, "-q", *every, *extra)
             t_render = timed_cli("render", store, "--k", "8", "-q", "-o", Path(tmp) / "x.png")
             total = t_prep + t_render
-            rows.append([f"moviebarcode {name} + render --k 8", f"{t_prep:.1f}",
-                         f"{t_render:.1f}", f"{total:.1f}", f"{total * scale / 60:.1f}"])
-    print(f"\n{movie.name}: {info.codec} {info.width}x{info.height}, {info.duration:.0f} s; "
-          f"--every {args.every}; scaled to 2 hours by {scale:.2f}x\n")
+            rows.append(
+                [
+                    f"moviebarcode {name} + render --k 8",
+                    f"{t_prep:.1f}",
+                    f"{t_render:.1f}",
+                    f"{total:.1f}",
+                    f"{total * scale / 60:.1f}",
+                ]
+            )
+    print(
+        f"\n{movie.name}: {info.codec} {info.width}x{info.height}, {info.duration:.0f} s; "
+        f"--every {args.every}; scaled to 2 hours by {scale:.2f}x\n"
+    )
     print(table(["", "prep s", "render s", "total s", "2-hour film, min"], rows))
 
 
@@ -536,8 +734,10 @@ def bench_peers(args) -> None:
     movie = Path(args.movie)
     peer = args.movie_barcodes or shutil.which("movie-barcodes")
     if not peer:
-        raise SystemExit("movie-barcodes not found: pip install movie-barcodes (Python >= 3.12, "
-                         "or --ignore-requires-python), or give --movie-barcodes PATH")
+        raise SystemExit(
+            "movie-barcodes not found: pip install movie-barcodes (Python >= 3.12, "
+            "or --ignore-requires-python), or give --movie-barcodes PATH"
+        )
     info = probe(movie)
     timed_run = functools.partial(timed_command, stderr=subprocess.DEVNULL)
     ours = [sys.executable, "-m", "moviebarcode"]
@@ -552,30 +752,49 @@ def bench_peers(args) -> None:
             store = Path(tmp) / "ours.zarr"
             shutil.rmtree(store, ignore_errors=True)
             t_prep = timed_run([*ours, "prep", movie, "-o", store, "-q", *extra])
-            return t_prep, timed_run([*ours, "render", store, "--mode", "average", "-q",
-                                      "-o", Path(tmp) / "ours.png"])
+            return t_prep, timed_run(
+                [*ours, "render", store, "--mode", "average", "-q", "-o", Path(tmp) / "ours.png"]
+            )
 
         tasks = {
             "default": lambda: run_ours([]),
             "--fast": lambda: run_ours(["--fast"]),
-            "peer": lambda: timed_run([peer, "-i", movie, "-m", "avg", "--width", width,
-                                       "--height", 120, "-d", Path(tmp) / "peer.png"]),
+            "peer": lambda: timed_run(
+                [
+                    peer,
+                    "-i",
+                    movie,
+                    "-m",
+                    "avg",
+                    "--width",
+                    width,
+                    "--height",
+                    120,
+                    "-d",
+                    Path(tmp) / "peer.png",
+                ]
+            ),
         }
         for r in range(args.repeat):
             # alternate who goes first: this machine's speed drifts
             order = list(tasks) if r % 2 == 0 else list(reversed(tasks))
             rounds.append({name: tasks[name]() for name in order})
-    print(f"\n{movie.name}: {info.width}x{info.height}, {info.duration:.0f} s; average colour, "
-          f"{width} columns; {args.repeat} alternating rounds\n")
+    print(
+        f"\n{movie.name}: {info.width}x{info.height}, {info.duration:.0f} s; average colour, "
+        f"{width} columns; {args.repeat} alternating rounds\n"
+    )
     rows = [["movie-barcodes --method avg", *(f"{r['peer']:.2f}" for r in rounds), "1.00x"]]
     for name in ("default", "--fast"):
         totals = [sum(r[name]) for r in rounds]
         ratio = statistics.median(t / r["peer"] for t, r in zip(totals, rounds, strict=True))
-        rows.append([f"moviebarcode prep {name} + render --mode average",
-                     *(f"{sum(r[name]):.2f} ({r[name][0]:.2f} + {r[name][1]:.2f})"
-                       for r in rounds), f"{ratio:.2f}x"])
-    print(table(["", *(f"round {i + 1}, s" for i in range(len(rounds))), "vs peer (median)"],
-                rows))
+        rows.append(
+            [
+                f"moviebarcode prep {name} + render --mode average",
+                *(f"{sum(r[name]):.2f} ({r[name][0]:.2f} + {r[name][1]:.2f})" for r in rounds),
+                f"{ratio:.2f}x",
+            ]
+        )
+    print(table(["", *(f"round {i + 1}, s" for i in range(len(rounds))), "vs peer (median)"], rows))
 
 
 def make_1080p(args) -> None:
@@ -586,17 +805,54 @@ def make_1080p(args) -> None:
     one = dest if args.repeat == 1 else Path("cache/test1080p.mp4")
     if not one.exists():
         one.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i",
-                        f"testsrc2=s=1920x1080:r=24:d={args.seconds},noise=alls=3:allf=t",
-                        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "96",
-                        "-pix_fmt", "yuv420p", str(one)], check=True)
+        subprocess.run(
+            [
+                ffmpeg_exe(),
+                "-hide_banner",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=s=1920x1080:r=24:d={args.seconds},noise=alls=3:allf=t",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "23",
+                "-g",
+                "96",
+                "-pix_fmt",
+                "yuv420p",
+                str(one),
+            ],
+            check=True,
+        )
     if not dest.exists():
         with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
             listing.write(f"file '{one.absolute()}'\n" * args.repeat)
             listing.flush()
-            subprocess.run([ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-f", "concat",
-                            "-safe", "0", "-i", listing.name, "-c", "copy", str(dest)],
-                           check=True)
+            subprocess.run(
+                [
+                    ffmpeg_exe(),
+                    "-hide_banner",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-f",
+                    "concat",
+                    "-safe",
+                    "0",
+                    "-i",
+                    listing.name,
+                    "-c",
+                    "copy",
+                    str(dest),
+                ],
+                check=True,
+            )
     print(dest)
 
 
@@ -606,8 +862,21 @@ def fetch_bbb(args) -> None:
         print(dest)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
-                        ":all:", "moviepy==2.2.1", "-d", tmp], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "moviepy==2.2.1",
+                "-d",
+                tmp,
+            ],
+            check=True,
+        )
         sdist = next(Path(tmp).glob("moviepy-*.tar.gz"))
         with tarfile.open(sdist) as tf:
             member = next(m for m in tf.getmembers() if m.name.endswith("moviepy_10_minutes.zip"))
@@ -622,8 +891,11 @@ def fetch_bbb(args) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prep", help="ffmpeg alone vs moviebarcode prep")
     p.add_argument("movie")
@@ -635,8 +907,11 @@ def main() -> None:
     sh.add_argument("--every", type=int, default=24)
     sh.add_argument("--jobs", type=int, help="prep --jobs [default: the machine's cores]")
     sh.add_argument("--repeat", type=int, default=3)
-    sh.add_argument("--reference", action="store_true",
-                    help="also compare the cuts with PySceneDetect's (slow: it decodes again)")
+    sh.add_argument(
+        "--reference",
+        action="store_true",
+        help="also compare the cuts with PySceneDetect's (slow: it decodes again)",
+    )
     sh.set_defaults(fn=bench_shots)
     r = sub.add_parser("render", help="the original sklearn method vs our engines")
     r.add_argument("store", help="a store, or a movie to prep at --size and --every first")
@@ -644,22 +919,42 @@ def main() -> None:
     r.add_argument("--every", type=int, default=24, help="with a movie: prep --every [24]")
     r.add_argument("--k", type=int, default=8)
     r.add_argument("--sample", type=int, default=20, help="frames to time sklearn on")
-    r.add_argument("--repeat", type=int, default=1,
-                   help="rounds of the original method and ours (medians are reported)")
+    r.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of the original method and ours (medians are reported)",
+    )
     r.add_argument("--json", help="also write the figures to this JSON file")
-    r.add_argument("--n-init", type=int, action="append", default=[],
-                   help="also our numpy engine with this n_init (repeatable)")
+    r.add_argument(
+        "--n-init",
+        type=int,
+        action="append",
+        default=[],
+        help="also our numpy engine with this n_init (repeatable)",
+    )
     r.add_argument("--gpu", action="store_true", help="add the GPU rows (needs CuPy and a GPU)")
-    r.add_argument("--baseline", metavar="DIR",
-                   help="also another moviebarcode's source tree (e.g. `git archive REV` "
-                   "unpacked): timed in the same rounds, and its results must be identical")
+    r.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also another moviebarcode's source tree (e.g. `git archive REV` "
+        "unpacked): timed in the same rounds, and its results must be identical",
+    )
     r.set_defaults(fn=bench_render)
     e = sub.add_parser("e2e", help="prep + render through the CLI, scaled to a 2-hour film")
-    e.add_argument("movie", nargs="?", default="cache/test1080p.mp4",
-                   help="the film [cache/test1080p.mp4, made by make-1080p if missing]")
+    e.add_argument(
+        "movie",
+        nargs="?",
+        default="cache/test1080p.mp4",
+        help="the film [cache/test1080p.mp4, made by make-1080p if missing]",
+    )
     e.add_argument("--every", type=int, default=24)
-    e.add_argument("--only", action="append", metavar="ROW",
-                   help='only this row (repeatable), e.g. "prep --fast"; skips ffmpeg alone')
+    e.add_argument(
+        "--only",
+        action="append",
+        metavar="ROW",
+        help='only this row (repeatable), e.g. "prep --fast"; skips ffmpeg alone',
+    )
     e.set_defaults(fn=bench_e2e)
     pe = sub.add_parser("peers", help="the average-colour barcode vs movie-barcodes")
     pe.add_argument("movie", nargs="?", default="cache/bbb.mp4")
@@ -669,8 +964,12 @@ def main() -> None:
     m = sub.add_parser("make-1080p", help="encode a 1080p H.264 test film")
     m.add_argument("--dest", default="cache/test1080p.mp4")
     m.add_argument("--seconds", type=int, default=180)
-    m.add_argument("--repeat", type=int, default=1,
-                   help="join N copies (40 with --dest cache/test1080p-2h.mp4: a 2-hour film)")
+    m.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="join N copies (40 with --dest cache/test1080p-2h.mp4: a 2-hour film)",
+    )
     m.set_defaults(fn=make_1080p)
     f = sub.add_parser("fetch-bbb", help="download the full 10-minute Big Buck Bunny")
     f.add_argument("--dest", default="cache/bbb.mp4")

@@ -44,7 +44,7 @@ def main() -> None:
         n = store.frames_done
         params = ClusterParams(k=8).for_frames(store.frame_shape)
         config = KMeansConfig(n_init=params.n_init, seed=0)
-        frames = cp.asarray(store.frames[: n])
+        frames = cp.asarray(store.frames[:n])
         x = frames.reshape(n, -1, 3).astype(cp.float32)
         print(f"\n{path}: {n} frames of {store.frame_shape}, n_init={params.n_init}")
         for size in [int(s) for s in args.sizes.split(",")]:

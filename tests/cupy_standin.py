@@ -193,6 +193,7 @@ def _stable(f):
 
 argsort, sort = _stable(np.argsort), _stable(np.sort)
 
+
 class OutOfMemoryError(MemoryError):
     """``cupy.cuda.memory.OutOfMemoryError``."""
 

@@ -178,9 +178,7 @@ def test_cli_table_json_image_and_errors(stores, tmp_path):
     assert res.exit_code == 1 and "does not exist" in res.output
 
 
-@pytest.mark.skipif(
-    KALMUS_PYTHON is None, reason="kalmus is not installed: run scripts/kalmus-env"
-)
+@pytest.mark.skipif(KALMUS_PYTHON is None, reason="kalmus is not installed: run scripts/kalmus-env")
 def test_metrics_agree_with_kalmus(stores, film, tmp_path):
     """KALMUS (pip install kalmus, in its own environment: scripts/kalmus-env)
     measures the same barcodes. Its SSIM is left out: it calls scikit-image with

@@ -178,16 +178,30 @@ def test_4k_prep_memory_is_bounded(tmp_path):
     """A 4K film preps in well under 1 GB: our process holds a few chunks, ffmpeg its decoder."""
     import sys
 
-    clip = make_clip(tmp_path / "4k.mp4", "testsrc2=s=3840x2160:r=24:d=10", "-c:v", "libx264",
-                     "-preset", "ultrafast", "-g", "48")
+    clip = make_clip(
+        tmp_path / "4k.mp4",
+        "testsrc2=s=3840x2160:r=24:d=10",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "48",
+    )
     # Our peak is VmHWM, this process's own: ru_maxrss would include the memory of the
     # process that started it (Linux carries it over fork and exec), here pytest's.
-    code = ("import resource,sys;from moviebarcode.prep import prep,PrepRequest;"
-            "prep(sys.argv[1],PrepRequest(every=2),output=sys.argv[2]);"
-            "hwm=[ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0];"
-            "print(int(hwm.split()[1]),"
-            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    r = subprocess.run([sys.executable, "-c", code, str(clip), str(tmp_path / "4k.zarr")],
-                       capture_output=True, text=True, check=True)
+    code = (
+        "import resource,sys;from moviebarcode.prep import prep,PrepRequest;"
+        "prep(sys.argv[1],PrepRequest(every=2),output=sys.argv[2]);"
+        "hwm=[ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0];"
+        "print(int(hwm.split()[1]),"
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(clip), str(tmp_path / "4k.zarr")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     ours, ffmpeg_rss = (int(v) * 1024 for v in r.stdout.split())
     assert ours < 300 * 2**20 and ours + ffmpeg_rss < 1024 * 2**20, (ours >> 20, ffmpeg_rss >> 20)
