@@ -70,7 +70,7 @@ def pixel_phase(
     run(start_block, range(len(blocks)))
     thresh = (plan.pixel_tol * _cat([f.spread for f in found], xp)).astype(xp.float32)
     centres_c, n_iter, shares, inertia = _pixel_lloyd(
-        x, mu, slack, label, sums, centres_c, thresh, plan.pixel_iter, xp
+        x, mu, slack, label, sums, centres_c, thresh, plan.pixel_iter, xp, plan.pixel_relax
     )
     return (centres_c + mu).astype(xp.float32), n_iter, shares, inertia
 
@@ -153,8 +153,10 @@ def _pixel_lloyd(
     thresh: Array,
     max_iter: int,
     xp: Any,
+    relax: float = 1.0,
 ) -> tuple[Array, Array, Array, Array]:
-    """Lloyd iterations on the pixels ``x`` (F, P, 3) float32 of a batch, from the
+    """Lloyd iterations on the pixels ``x`` (F, P, 3) float32 of a batch, over-relaxed by
+    ``relax`` (see :func:`_move_centres`), from the
     assignment of :func:`_pixel_start` (``slack``, ``label``, ``sums``) to ``centres``
     (F, k, 3), then the final assignment of every pixel; see the module docstring.
 
@@ -183,7 +185,7 @@ def _pixel_lloyd(
     everyone = xp.arange(n_frames)
     frames, cur_slack, cur_label = everyone, slack, label  # the frames still moving
     for _ in range(max_iter):
-        moving = _move_centres(state, frames, thresh, n_iter, xp)
+        moving = _move_centres(state, frames, thresh, n_iter, xp, relax)
         n_moving = int(xp.sum(moving))
         if n_moving == 0:
             break
@@ -204,20 +206,26 @@ def _pixel_lloyd(
 
 
 def _move_centres(
-    state: _PixelState, frames: Array, thresh: Array, n_iter: Array, xp: Any
+    state: _PixelState, frames: Array, thresh: Array, n_iter: Array, xp: Any, relax: float = 1.0
 ) -> Array:
     """One Lloyd update of the centres of the frames of ``frames`` (F',) not yet
-    converged, from their cluster sums: each non-empty cluster to its pixels' mean. Adds
-    the two largest shifts to the frames' drift and counts the iteration in ``n_iter``.
-    Returns whether each frame still moves (its centres' squared shifts sum to more than
-    its ``thresh``), (F',) bool; a frame that does not is converged from then on."""
+    converged, from their cluster sums: each non-empty cluster towards its pixels' mean,
+    ``relax`` times the way (over-relaxation, 1 <= relax < 2) while the frame still moves,
+    exactly there on its last step. Adds the two largest shifts to the frames' drift and
+    counts the iteration in ``n_iter``. Returns whether each frame still moves (the squared
+    steps to its means sum to more than its ``thresh``), (F',) bool; a frame that does not
+    is converged from then on."""
     sums, c = state.sums, state.c
     counts = sums[frames, :, 3:]
     old = c[frames]
     active = state.active[frames]
-    new = xp.where(
+    mean = xp.where(
         (counts > 0) & active[:, None, None], sums[frames, :, :3] / xp.maximum(counts, 1), old
     )
+    moving = (xp.sum((mean - old) ** 2, axis=(1, 2)) > thresh[frames]) & active
+    new = mean
+    if relax != 1.0:
+        new = xp.where(moving[:, None, None], old + relax * (mean - old), mean)
     delta2 = xp.sum((new - old) ** 2, axis=2)  # (F', k), 0 for the converged
     c[frames] = new
     n_iter[frames] += active.astype(n_iter.dtype)
@@ -226,7 +234,6 @@ def _move_centres(
     k = c.shape[1]
     top = xp.sqrt(xp.sort(delta2, axis=1)[:, -2:]) if k > 1 else 2.0 * xp.sqrt(delta2)
     state.drift[frames] += xp.sum(top, axis=1).astype(xp.float32)
-    moving = (xp.sum(delta2, axis=1) > thresh[frames]) & active
     state.active[frames] = moving
     return moving
 

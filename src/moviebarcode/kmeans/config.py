@@ -119,6 +119,12 @@ class KMeansConfig:
         ``max_iter``); 0: only the final assignment of the pixels.
     pixel_tol : float, default=1e-6
         Convergence tolerance of the pixel phase, relative like ``tol``.
+    pixel_relax : float, default=1.6
+        Over-relaxation of the pixel phase, from 1 (plain Lloyd) to below 2: a moving
+        centre goes this many times its step towards its cluster's mean. A frame's last
+        step (once its steps are within ``pixel_tol``) is a plain one, so the result is
+        still a Lloyd fixed point; over-relaxed, the pixel phase takes fewer iterations
+        and ends lower on film frames (the README's benchmark section has the figures).
     """
 
     n_init: int = 8
@@ -139,6 +145,7 @@ class KMeansConfig:
     neighbour_iter: int | float = 2
     pixel_iter: int | float = math.inf
     pixel_tol: float = 1e-6
+    pixel_relax: float = 1.6
 
     _constraints: ClassVar[dict[str, _Constraint]] = {
         "n_init": _COUNT,
@@ -159,6 +166,7 @@ class KMeansConfig:
         "neighbour_iter": _CAP,
         "pixel_iter": _CAP,
         "pixel_tol": _TOL,
+        "pixel_relax": _Constraint(Real, low=1.0, high=1.99),
     }
 
     def __post_init__(self) -> None:
@@ -197,6 +205,7 @@ class _Plan:
     neighbour_iter: int
     pixel_iter: int
     pixel_tol: float
+    pixel_relax: float
 
     @classmethod
     def of(cls, config: KMeansConfig) -> _Plan:
@@ -231,4 +240,5 @@ class _Plan:
             neighbour_iter=cap(config.neighbour_iter),
             pixel_iter=cap(config.pixel_iter) if config.coreset else 0,
             pixel_tol=config.pixel_tol,
+            pixel_relax=config.pixel_relax,
         )
