@@ -499,6 +499,7 @@ BAD_VALUES = {  # field: (a value of the wrong type, a value out of range)
     "pixel_iter": (None, -1),
     "pixel_tol": ("0", math.nan),
     "pixel_relax": ("1.5", 2.0),
+    "coreset_relax": (None, 0.5),
 }
 
 
@@ -573,6 +574,23 @@ def test_plan_resolves_the_iteration_caps_from_max_iter():
     assert _Plan.of(KMeansConfig(carry=6, finalists=2, trial_iter=5)).finalists == 6
 
 
+def test_over_relaxed_lloyd_steps_past_the_means(film_frames):
+    """An over-relaxed Lloyd iteration moves each centre ``relax`` times its plain step
+    towards its cluster's weighted mean; relax 1 is plain Lloyd."""
+    from moviebarcode.kmeans._coreset import _bin
+    from moviebarcode.kmeans._lloyd import _lloyd
+
+    frames = film_frames[10:13]  # colourful frames: no cluster ends empty
+    pts, w = _bin(np.ascontiguousarray(frames.transpose(0, 2, 1)), None, 4096, np)
+    start = pts[:, :, :8].transpose(0, 2, 1).copy() + 1.5  # (3, 8, 3), none empty
+    never = np.zeros(3, np.float32)
+    plain, _, _ = _lloyd(pts, start, never, 1, np, w)
+    relaxed, _, _ = _lloyd(pts, start, never, 1, np, w, relax=1.5)
+    np.testing.assert_allclose(relaxed, start + 1.5 * (plain - start), atol=1e-3)
+    assert np.abs(plain - start).max() > 1
+    np.testing.assert_array_equal(_lloyd(pts, start, never, 1, np, w, relax=1.0)[0], plain)
+
+
 def test_finalists_go_on_from_the_best_trials(film_frames):
     """With finalists, every carried restart does trial_iter fine iterations, the
     finalists of lowest fine inertia do the rest, and the lowest of those wins; checked
@@ -599,13 +617,15 @@ def test_finalists_go_on_from_the_best_trials(film_frames):
 
     got, iters = carry_on()
     rep = np.concatenate([thresh] * 6)
-    trial, _, fit = _lloyd(pts, starts, rep, 1, np, w, want_inertia=True)
+    relax = plan.coreset_relax  # over-relaxed Lloyd, as the search runs it
+    trial, _, fit = _lloyd(pts, starts, rep, 1, np, w, want_inertia=True, relax=relax)
     want = np.empty_like(got)
     for f in range(b):
         runs = [r * b + f for r in range(6)]
         best2 = sorted(runs, key=lambda i: (fit[i], i))[:2]
         pair = np.full(2, 1e-3, np.float32)
-        go, _, fit2 = _lloyd(pts[f : f + 1], trial[best2], pair, 4, np, w[f : f + 1], None, True)
+        one = (pts[f : f + 1], trial[best2], pair, 4, np, w[f : f + 1], None, True, relax)
+        go, _, fit2 = _lloyd(*one)
         want[f] = go[int(np.argmin(fit2))]
     np.testing.assert_allclose(got, want, atol=1e-3)
     assert np.all((iters >= 1) & (iters <= 5))

@@ -23,6 +23,7 @@ def _lloyd(
     w: Array | None = None,
     sq_norms: Array | None = None,
     want_inertia: bool = False,
+    relax: float = 1.0,
 ) -> tuple[Array, Array, Array | None]:
     """Lloyd iterations of ``centres`` (B, k, 3) on points ``xt`` (b, 3, N) float32 of
     weights ``w`` (b, N) float32 (or all 1); problem ``r * b + f`` uses points ``f``
@@ -62,7 +63,7 @@ def _lloyd(
             now = xp.sum(wd, axis=1, dtype=xp.float64)
             before = inertia if work.idx is None else inertia[work.idx]
             inertia = work.put(inertia, xp.where(active, now, before))
-        new = _lloyd_update(work.x, work.c, sums, min_d, xp)
+        new = _lloyd_update(work.x, work.c, sums, min_d, xp, relax)
         new = xp.where(active[:, None, None], new, work.c).astype(xp.float32)
         shift = xp.sum((new - work.c) ** 2, axis=(1, 2))
         if work.idx is None:
@@ -160,15 +161,18 @@ def _lloyd_assign(work: _WorkingSet, xp: Any) -> tuple[Array, Array]:
     return min_d, sums
 
 
-def _lloyd_update(x: Array, c: Array, sums: Array, min_d: Array, xp: Any) -> Array:
-    """The new centres (B', k, 3): each cluster's mean (``sums`` (B', k, 4)), an empty
-    one moved to the point farthest from its centre (``min_d`` (B', N)) of the points
-    ``x`` (b', 3 or 4, N), or kept when that point sits on its centre; ``c`` (B', k, 3) the
-    current centres."""
+def _lloyd_update(
+    x: Array, c: Array, sums: Array, min_d: Array, xp: Any, relax: float = 1.0
+) -> Array:
+    """The new centres (B', k, 3): each cluster's mean (``sums`` (B', k, 4)), or ``relax``
+    times the way there from its centre (over-relaxation), an empty one moved to the point
+    farthest from its centre (``min_d`` (B', N)) of the points ``x`` (b', 3 or 4, N), or
+    kept when that point sits on its centre; ``c`` (B', k, 3) the current centres."""
     counts = sums[:, :, 3]
-    new = xp.where(
-        counts[:, :, None] > 0, sums[:, :, :3] / xp.maximum(counts, 1e-30)[:, :, None], c
-    )
+    mean = sums[:, :, :3] / xp.maximum(counts, 1e-30)[:, :, None]
+    if relax != 1.0:
+        mean = c + relax * (mean - c)
+    new = xp.where(counts[:, :, None] > 0, mean, c)
     empty = counts == 0
     if bool(xp.any(empty)):
         cluster = xp.arange(c.shape[1])[None, :]

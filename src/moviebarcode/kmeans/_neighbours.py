@@ -49,6 +49,7 @@ def neighbour_rounds(
             None if segments is None and moved is None else runs,
             neighbour_iter=plan.neighbour_iter,
             xp=xp,
+            relax=plan.coreset_relax,
         )
 
     moved = None  # (F,) the frames whose centres the last round changed; None: all
@@ -62,7 +63,13 @@ def neighbour_rounds(
 
 
 def _neighbour_block(
-    found: _Search, others: Array, moved: Array | None, *, neighbour_iter: int, xp: Any
+    found: _Search,
+    others: Array,
+    moved: Array | None,
+    *,
+    neighbour_iter: int,
+    xp: Any,
+    relax: float = 1.0,
 ) -> tuple[Array, Array, Array]:
     """Neighbour starts for one block of frames: ``others`` (m, b, k, 3) more starting
     centres per frame (its neighbours' centres). Each runs at most ``neighbour_iter``
@@ -99,6 +106,7 @@ def _neighbour_block(
         per_start(found.w, copies=False),
         sq_norms=per_start(sq, copies=False),
         want_inertia=True,
+        relax=relax,
     )
     if sel is not None:
         # The starts not run never win: inertia inf.

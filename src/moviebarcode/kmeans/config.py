@@ -119,6 +119,10 @@ class KMeansConfig:
         ``max_iter``); 0: only the final assignment of the pixels.
     pixel_tol : float, default=1e-6
         Convergence tolerance of the pixel phase, relative like ``tol``.
+    coreset_relax : float, default=1.3
+        Over-relaxation of the Lloyd iterations on the coresets (steps 3-5), from 1
+        (plain Lloyd) to below 2: each centre goes this many times its step towards its
+        cluster's mean. They are few and capped, and over-relaxed they get further.
     pixel_relax : float, default=1.6
         Over-relaxation of the pixel phase, from 1 (plain Lloyd) to below 2: a moving
         centre goes this many times its step towards its cluster's mean. A frame's last
@@ -145,6 +149,7 @@ class KMeansConfig:
     neighbour_iter: int | float = 2
     pixel_iter: int | float = math.inf
     pixel_tol: float = 1e-6
+    coreset_relax: float = 1.3
     pixel_relax: float = 1.6
 
     _constraints: ClassVar[dict[str, _Constraint]] = {
@@ -166,6 +171,7 @@ class KMeansConfig:
         "neighbour_iter": _CAP,
         "pixel_iter": _CAP,
         "pixel_tol": _TOL,
+        "coreset_relax": _Constraint(Real, low=1.0, high=1.99),
         "pixel_relax": _Constraint(Real, low=1.0, high=1.99),
     }
 
@@ -205,6 +211,7 @@ class _Plan:
     neighbour_iter: int
     pixel_iter: int
     pixel_tol: float
+    coreset_relax: float
     pixel_relax: float
 
     @classmethod
@@ -240,5 +247,6 @@ class _Plan:
             neighbour_iter=cap(config.neighbour_iter),
             pixel_iter=cap(config.pixel_iter) if config.coreset else 0,
             pixel_tol=config.pixel_tol,
+            coreset_relax=config.coreset_relax,
             pixel_relax=config.pixel_relax,
         )
