@@ -24,9 +24,12 @@ loops are over clusters, seeding steps, iterations and blocks of frames):
    coreset, each refined by at most ``restart_iter`` Lloyd iterations (:mod:`._lloyd`)
    there, all restarts as one bigger batch (:mod:`._layout`);
 4. the ``carry`` restarts with the lowest coarse inertia go on by at most
-   ``fine_iter`` Lloyd iterations on the fine coreset, and the lowest inertia there
-   picks one (the coarse coreset ranks restarts too roughly to pick the best on its
-   own); steps 3 and 4 together do at most ``max_iter`` iterations (:mod:`._search`);
+   ``fine_iter`` Lloyd iterations on the fine coreset (or, with ``finalists``, all of
+   them for ``trial_iter`` iterations and only the ``finalists`` best for the rest), and
+   the lowest inertia there picks one (the coarse coreset ranks restarts too roughly to
+   pick the best on its own); steps 3 and 4 together do at most ``max_iter`` iterations
+   (:mod:`._search`); the Lloyd iterations of steps 3-5 are over-relaxed by
+   ``coreset_relax`` (each centre goes that many times its step towards its mean);
 5. neighbour starts (:mod:`._neighbours`), once every frame of the batch has its step-4
    centres: the centres of the ``neighbours`` frames before and after it in the batch
    start at most ``neighbour_iter`` more Lloyd iterations each on the frame's fine
@@ -40,7 +43,9 @@ loops are over clusters, seeding steps, iterations and blocks of frames):
    ``min(pixel_iter, max_iter)`` iterations. One bound per pixel (a one-bound variant of
    Hamerly's algorithm) skips the pixels that cannot have changed cluster, and the loop
    runs over the whole batch at once; a frame that has converged moves no more, whatever
-   the others do. A final assignment of every pixel gives exact shares and inertia.
+   the others do; its steps are over-relaxed by ``pixel_relax``, but for each frame's
+   last, a plain one, so that it ends at a Lloyd fixed point. A final assignment of
+   every pixel gives exact shares and inertia.
 
 Without a coreset (``coreset=False``) steps 3-5 run on the pixels, the best restart
 runs on to convergence or ``max_iter``, and step 6 is only the final assignment.
