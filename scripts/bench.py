@@ -43,6 +43,13 @@ def timed(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+def full_decode_command(movie, stream: int) -> list[str]:
+    """``ffmpeg -i MOVIE -f null -``: every frame of the video stream decoded, nothing
+    else (the baseline of the decoding benches)."""
+    quiet = ["-hide_banner", "-nostats", "-loglevel", "error"]
+    return [ffmpeg_exe(), *quiet, "-i", str(movie), "-map", f"0:v:{stream}", "-f", "null", "-"]
+
+
 def timed_command(cmd, stderr=None) -> float:
     """Seconds one run of the command ``cmd`` (any items, as strings) takes, its output
     dropped; it must succeed."""
@@ -79,20 +86,7 @@ def bench_prep(args) -> None:
         sampling = resolve_sampling(info, req)
         ours_cmd = build_command(info, sampling, picture)
         frames = first.frames
-        null = [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-nostats",
-            "-loglevel",
-            "error",
-            "-i",
-            str(movie),
-            "-map",
-            f"0:v:{info.stream}",
-            "-f",
-            "null",
-            "-",
-        ]
+        null = full_decode_command(movie, info.stream)
         # the very command prep runs, writing to /dev/null instead of our pipe, logging quietly
         graph = [*ours_cmd[:-1], "-y", "/dev/null"]
         graph[graph.index("-loglevel") + 1] = "error"
@@ -670,20 +664,7 @@ def bench_e2e(args) -> None:
     def timed_cli(*argv) -> float:
         return timed_command([sys.executable, "-m", "moviebarcode", *argv])
 
-    null = [
-        ffmpeg_exe(),
-        "-hide_banner",
-        "-nostats",
-        "-loglevel",
-        "error",
-        "-i",
-        str(movie),
-        "-map",
-        f"0:v:{info.stream}",
-        "-f",
-        "null",
-        "-",
-    ]
+    null = full_decode_command(movie, info.stream)
     rows = []
     if not args.only:
         t_null = timed_command(null)
@@ -803,56 +784,21 @@ def make_1080p(args) -> None:
     (40: two hours)."""
     dest = Path(args.dest)
     one = dest if args.repeat == 1 else Path("cache/test1080p.mp4")
+    ffmpeg_quiet = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-y"]
     if not one.exists():
         one.parent.mkdir(parents=True, exist_ok=True)
+        source = f"testsrc2=s=1920x1080:r=24:d={args.seconds},noise=alls=3:allf=t"
+        x264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "96"]
         subprocess.run(
-            [
-                ffmpeg_exe(),
-                "-hide_banner",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"testsrc2=s=1920x1080:r=24:d={args.seconds},noise=alls=3:allf=t",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-crf",
-                "23",
-                "-g",
-                "96",
-                "-pix_fmt",
-                "yuv420p",
-                str(one),
-            ],
+            [*ffmpeg_quiet, "-f", "lavfi", "-i", source, *x264, "-pix_fmt", "yuv420p", str(one)],
             check=True,
         )
     if not dest.exists():
         with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
             listing.write(f"file '{one.absolute()}'\n" * args.repeat)
             listing.flush()
-            subprocess.run(
-                [
-                    ffmpeg_exe(),
-                    "-hide_banner",
-                    "-v",
-                    "error",
-                    "-y",
-                    "-f",
-                    "concat",
-                    "-safe",
-                    "0",
-                    "-i",
-                    listing.name,
-                    "-c",
-                    "copy",
-                    str(dest),
-                ],
-                check=True,
-            )
+            concat = ["-f", "concat", "-safe", "0", "-i", listing.name]
+            subprocess.run([*ffmpeg_quiet, *concat, "-c", "copy", str(dest)], check=True)
     print(dest)
 
 
