@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from moviebarcode import image as I
 from moviebarcode._fmt import hms
@@ -123,6 +123,32 @@ def test_add_labels_narrow_and_offset():
     assert out.width == 20
     with pytest.raises(ValueError):
         I.add_labels(base, title=None, duration=0)
+
+
+def test_tick_labels_never_overlap():
+    """Crowded axes (a two-hour film on a narrow barcode): each placed label keeps a gap to
+    the others, the ends' labels come first, and a label is dropped rather than overlap."""
+    for width in (60, 160, 333):
+        xs = [int(round(i / 4 * (width - 1))) for i in range(5)]  # ticks every 30 min
+        placed = I._placed_labels(xs, [33] * 5, width, gap=3)
+        spans = sorted((left, left + 33) for _, left in placed)
+        assert all(b + 3 <= c for (_, b), (c, _) in zip(spans, spans[1:], strict=False))
+        assert all(0 <= left and left + 33 <= width for left, _ in spans)
+        assert placed[0][0] == 0
+        if width >= 2 * 33 + 3:
+            assert placed[-1][0] == 4  # the end's label too
+    assert len(I._placed_labels(xs, [33] * 5, 333, gap=3)) == 5  # room for all
+
+
+def test_long_titles_are_shortened_to_fit():
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    font = I._load_font(12)
+    title = "Big Buck Bunny (2008), directed by Sacha Goedegebure"
+    assert I._fitted(draw, title, font, 1000) == title
+    short = I._fitted(draw, title, font, 80)
+    assert short.endswith("...") and title.startswith(short[:-3])
+    assert I._text_size(draw, short, font)[0] <= 80
+    assert I._fitted(draw, title, font, 3) == ""
 
 
 def test_save_png_round_trip(tmp_path):

@@ -219,18 +219,49 @@ def add_labels(
     y0 = img.height
     first = np.ceil(start / step - 1e-9) * step
     times = np.arange(first, start + duration + 1e-9, step)
-    for t in times:
-        x = int(round((t - start) / duration * (width - 1)))
+    xs = [int(round((t - start) / duration * (width - 1))) for t in times]
+    for x in xs:
         draw.line([(x, y0), (x, y0 + tick_len)], fill=foreground, width=max(size // 12, 1))
-        label = hms(t)
-        lw, _ = _text_size(draw, label, font)
-        lx = min(max(x - lw // 2, 0), max(width - lw, 0))
-        draw.text((lx, y0 + tick_len + pad), label, font=font, fill=foreground, anchor="la")
+    labels = [hms(t) for t in times]
+    widths = [_text_size(draw, label, font)[0] for label in labels]
+    for i, lx in _placed_labels(xs, widths, width, gap=pad):
+        draw.text((lx, y0 + tick_len + pad), labels[i], font=font, fill=foreground, anchor="la")
     if title:
         ty = y0 + tick_len + pad + label_h + pad
+        title = _fitted(draw, title, font, width - 2 * pad)
         tw, _ = _text_size(draw, title, font)
         draw.text((max((width - tw) // 2, 0), ty), title, font=font, fill=foreground)
     return out
+
+
+def _placed_labels(xs: list[int], widths: list[int], width: int, gap: int) -> list[tuple[int, int]]:
+    """Where the labels of ticks at ``xs`` (of text widths ``widths``) go on an axis
+    ``width`` pixels wide: each centred on its tick, pushed inside the axis at the ends,
+    and left out where it would come within ``gap`` pixels of one already placed, the
+    first and last ticks' labels placed first. Returns (label index, left x) pairs."""
+    spans: dict[int, tuple[int, int]] = {}
+    order = [0, len(xs) - 1, *range(1, len(xs) - 1)] if len(xs) > 1 else list(range(len(xs)))
+    for i in order:
+        left = min(max(xs[i] - widths[i] // 2, 0), max(width - widths[i], 0))
+        right = left + widths[i]
+        if all(right + gap <= a or left >= b + gap for a, b in spans.values()):
+            spans[i] = (left, right)
+    return sorted((i, left) for i, (left, _) in spans.items())
+
+
+def _fitted(draw: ImageDraw.ImageDraw, text: str, font: Any, max_width: int) -> str:
+    """``text``, or as much of its start as fits in ``max_width`` pixels with "..." after
+    it (nothing at all when not even that fits)."""
+    if _text_size(draw, text, font)[0] <= max_width:
+        return text
+    lo, hi = 0, len(text)  # the longest start that fits is in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _text_size(draw, text[:mid].rstrip() + "...", font)[0] <= max_width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo].rstrip() + "..." if lo else ""
 
 
 @contextlib.contextmanager
