@@ -114,8 +114,9 @@ def _restarts(
         (n_init * b,) + u_trials.shape[2:]
     )
     centres = _kmeans_pp(pts_r, k, u_first_r, u_trials_r, xp, w_r)
+    relax = plan.coreset_relax
     return _lloyd(
-        pts, centres, thresh_r, plan.restart_iter, xp, w, None, n_init > 1, plan.coreset_relax
+        pts, centres, thresh_r, plan.restart_iter, xp, w, want_inertia=n_init > 1, relax=relax
     )
 
 
@@ -145,13 +146,15 @@ def _carry_on(
     cut = plan.finalists < m
     iters = plan.trial_iter if cut else plan.fine_iter
     relax = plan.coreset_relax
-    centres, more, fit = _lloyd(pts, centres, _rep(thresh, m, xp), iters, xp, w, None, m > 1, relax)
+    centres, more, fit = _lloyd(
+        pts, centres, _rep(thresh, m, xp), iters, xp, w, want_inertia=m > 1, relax=relax
+    )
     n_iter = n_iter + more
     if cut:
         pick = _lowest(fit, m, plan.finalists, xp)
         m, rest = plan.finalists, plan.fine_iter - plan.trial_iter
         centres, more, fit = _lloyd(
-            pts, centres[pick], _rep(thresh, m, xp), rest, xp, w, None, m > 1, relax
+            pts, centres[pick], _rep(thresh, m, xp), rest, xp, w, want_inertia=m > 1, relax=relax
         )
         n_iter = n_iter[pick] + more
     if m > 1:
