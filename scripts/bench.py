@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moviebarcode._cpus import usable_cpus
 from moviebarcode.decode import Decoder, build_command
 from moviebarcode.ffmpegbin import ffmpeg_exe
 from moviebarcode.prep import PrepRequest, prep, resolve_sampling
@@ -148,7 +149,7 @@ def bench_prep(args) -> None:
 
             return go
 
-        job_counts = sorted({1, 2, os.cpu_count() or 1})
+        job_counts = sorted({1, 2, usable_cpus()})
         t_jobs = {}
         for j in job_counts:
             fn = prep_with(jobs=j)
@@ -156,7 +157,7 @@ def bench_prep(args) -> None:
 
         fast1 = prep_with(fast=True)
         t_fast1 = timed(fast1, args.repeat)
-        fast = prep_with(jobs=os.cpu_count() or 1, fast=True)
+        fast = prep_with(jobs=usable_cpus(), fast=True)  # the default segments
         t_fast = timed(fast, args.repeat)
         keys = prep_with(keyframes=True, every=None)
         t_keys = timed(keys, args.repeat)
