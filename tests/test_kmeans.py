@@ -409,7 +409,7 @@ def test_bounded_pixel_lloyd_is_plain_lloyd(film_frames, n_iter):
     start = batched_kmeans(pixels, 8, KMeansConfig(seed=5, pixel_iter=0)).centres
     xt = np.ascontiguousarray(pixels.transpose(0, 2, 1))
     mu = xt.mean(axis=2, keepdims=True)
-    xc = xt - mu
+    xc = np.concatenate([xt - mu, np.ones_like(xt[:, :1])], axis=1)  # a fourth row of ones
     mu = mu.transpose(0, 2, 1)
     state = _pixel_start(xc, (start - mu).astype(np.float32), 0, np)
     never = np.zeros(len(pixels), np.float32)  # threshold 0: every iteration runs

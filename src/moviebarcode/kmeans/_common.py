@@ -96,9 +96,8 @@ def _cluster_sums(pw: Array, onehot: Array, xp: Any) -> Array:
     """Each cluster's sums of the rows of ``pw`` (b, 4, N) (weighted coordinates and the
     weight) over its points, from the one-hot assignment ``onehot`` (B, k, N): (B, k, 4)
     float32. One product, in the orientation NumPy computes fastest ((b, k, N) @ (b, N,
-    4), the points' rows transposed: 1.7 times faster than the other way for a frame's
-    pixels); problem ``r * b + f`` uses the points ``f`` (b = B: one point set per
-    problem)."""
+    4), the points' rows transposed; the README's benchmark section has the figures);
+    problem ``r * b + f`` uses the points ``f`` (b = B: one point set per problem)."""
     big, k, n = onehot.shape
     groups = _groups(pw, big)
     sums = xp.matmul(onehot.reshape(groups, -1, k, n), xp.transpose(pw, (0, 2, 1)))

@@ -49,6 +49,15 @@ def _shared(op: Any, a: Array, shared: Array) -> Array:
     return op(a.reshape(_groups(shared, a.shape[0]), *shared.shape), shared).reshape(a.shape)
 
 
+def _lowest(fit: Array, runs: int, keep: int, xp: Any) -> Array:
+    """For ``runs`` stacked runs of each frame with inertias ``fit`` (runs b,), the indices
+    of each frame's ``keep`` runs of lowest inertia (the first on ties), stacked in rank
+    order: (keep b,) int (:func:`_best_of` is its ``keep=1``)."""
+    b = fit.shape[0] // runs
+    order = xp.argsort(fit.reshape(runs, b), axis=0, kind="stable")[:keep]  # (keep, b)
+    return (order * b + xp.arange(b)[None, :]).reshape(-1)
+
+
 def _best_of(fit: Array, n: int, xp: Any) -> Array:
     """For ``n`` stacked runs, the index of each frame's run of lowest ``fit`` (B,) (the
     first on ties): (b,) int, ``r * b + f`` for frame ``f``."""

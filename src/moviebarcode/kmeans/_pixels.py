@@ -76,16 +76,16 @@ def pixel_phase(
 
 
 def _pixel_start(
-    xc: Array, centres: Array, first: int, xp: Any, out: tuple[Array, Array, Array] | None = None
+    xt: Array, centres: Array, first: int, xp: Any, out: tuple[Array, Array, Array] | None = None
 ) -> tuple[Array, Array, Array]:
-    """Where :func:`_pixel_lloyd` starts, for one block of pixels ``xc`` (b, 3, P) (centred
-    on each frame's mean; or (b, 4, P), with a fourth row of ones that saves a copy) and
-    ``centres`` (b, k, 3) (centred likewise), whose first frame
+    """Where :func:`_pixel_lloyd` starts, for one block of pixels ``xt`` (b, 4, P) (centred
+    on each frame's mean, with a fourth row of ones for the products) and ``centres``
+    (b, k, 3) (centred likewise), whose first frame
     is frame ``first`` of the batch: every pixel's slack (distance to its second-nearest centre
     minus distance to its nearest, (b, P) float32), its nearest centre's number in the
     batch (``frame * k + cluster``, (b, P) int32), and each cluster's sums of coordinates
     and its pixel count, (b, k, 4) float64; written into ``out`` when given."""
-    b, _, n = xc.shape
+    b, _, n = xt.shape
     k = centres.shape[1]
     if out is None:
         out = (
@@ -94,9 +94,7 @@ def _pixel_start(
             xp.empty((b, k, 4), dtype=xp.float64),
         )
     slack, label, sums = out
-    if xc.shape[1] == 3:
-        xc = xp.concatenate([xc, xp.ones_like(xc[:, :1, :])], axis=1)
-    xt, xc = xc, xc[:, :3]  # (b, 4, P) and its first three rows
+    xc = xt[:, :3]  # the centred pixels
     d = _product_distances(xt, centres, xp)  # (b, k, P): |c|^2 - 2 x.c
     d1 = d[:, 0].copy()
     d2 = xp.full_like(d1, xp.inf)

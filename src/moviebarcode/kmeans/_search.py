@@ -15,7 +15,7 @@ import numpy as np
 
 from moviebarcode._xp import Array
 from moviebarcode.kmeans._coreset import _bin
-from moviebarcode.kmeans._layout import _best_of, _rep
+from moviebarcode.kmeans._layout import _best_of, _lowest, _rep
 from moviebarcode.kmeans._lloyd import _lloyd
 from moviebarcode.kmeans._seeding import _kmeans_pp
 from moviebarcode.kmeans.config import _Plan
@@ -161,12 +161,3 @@ def _carry_on(
         pick = _best_of(fit, m, xp)
         centres, n_iter = centres[pick], n_iter[pick]
     return centres, n_iter
-
-
-def _lowest(fit: Array, runs: int, keep: int, xp: Any) -> Array:
-    """For ``runs`` stacked runs of each frame with inertias ``fit`` (runs b,), the indices
-    of each frame's ``keep`` runs of lowest inertia (the first on ties), stacked in rank
-    order: (keep b,) int."""
-    b = fit.shape[0] // runs
-    order = xp.argsort(fit.reshape(runs, b), axis=0, kind="stable")[:keep]  # (keep, b)
-    return (order * b + xp.arange(b)[None, :]).reshape(-1)

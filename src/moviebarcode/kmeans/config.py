@@ -58,6 +58,7 @@ _CAP = _Constraint(Integral, low=0, unbounded=True)
 _TOL = _Constraint(Real, low=0, high=math.inf)
 _BITS = _Constraint(Real, low=1, high=8)
 _FLAG = _Constraint(bool)
+_RELAX = _Constraint(Real, low=1.0, high=1.99)
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,8 @@ class KMeansConfig:
         "neighbour_iter": _CAP,
         "pixel_iter": _CAP,
         "pixel_tol": _TOL,
-        "coreset_relax": _Constraint(Real, low=1.0, high=1.99),
-        "pixel_relax": _Constraint(Real, low=1.0, high=1.99),
+        "coreset_relax": _RELAX,
+        "pixel_relax": _RELAX,
     }
 
     def __post_init__(self) -> None:
