@@ -50,7 +50,7 @@ LARGE_FRAME_SEARCH = {"carry": N_INIT_LARGE, "fine_iter": 10, "finalists": 4, "t
 """``KMeansConfig`` settings for frames larger than ``SMALL_FRAME_PIXELS``: every restart goes
 on to the fine coreset for two iterations, and the four best there for up to ten in all. The
 coarse coreset ranks restarts too roughly at these sizes: with five carried, a frame could
-keep a poor optimum 2% above scikit-learn's (the README's benchmark section has the figures;
+keep a poor optimum well above scikit-learn's (the README's benchmark section has the figures;
 160x90 keeps ``KMeansConfig``'s settings, as these cost time there for no gain)."""
 K_MAX = 64
 """The most clusters per frame (the README documents it)."""
