@@ -48,9 +48,9 @@ def same_store(a, b) -> bool:
 def test_plan_splits_at_keyframes(gop_clip):
     info = probe(gop_clip)
     s = Sampling(every=7)
-    times, keys = segments.scan(info, s)
+    times, keys, sizes = segments.scan(info, s)
     assert len(times) == 600 and keys.sum() == 12
-    plan = segments.plan(info, s, 4, (times, keys))
+    plan = segments.plan(info, s, 4, (times, keys, sizes))
     assert plan is not None and len(plan) == 4
     for seg in plan[1:]:
         assert keys[seg.first]  # every segment but the first starts at a keyframe
@@ -92,31 +92,56 @@ def test_parallel_is_byte_identical(gop_clip, tmp_path, request_):
     ids=["every25", "every7", "fps3"],
 )
 def test_fast_parallel_is_byte_identical_and_deterministic(gop_clip, tmp_path, request_):
-    """--fast decodes reference frames only and samples by time: segments start only at a
-    keyframe that opens its time bucket (so that no earlier decoded frame can take it), and
-    the same command gives the same store."""
+    """--fast decodes reference frames only and samples by time: a segment starting at a
+    keyframe inside a time bucket leaves that bucket to the segment before, and the same
+    command gives the same store."""
     single = prep(gop_clip, request_, output=tmp_path / "one.zarr", jobs=1)
     again = prep(gop_clip, request_, output=tmp_path / "again.zarr", jobs=1)
     multi = prep(gop_clip, request_, output=tmp_path / "four.zarr", jobs=4)
     meta = FrameStore.open(multi.store).meta
-    assert meta["parallel"]["jobs"] >= 2 and not multi.warnings
+    assert meta["parallel"]["jobs"] >= 3 and not multi.warnings  # borders inside buckets too
     assert meta["picture"]["noref"]
     decoded = meta["decode"]["decoded_frames"]
     assert decoded < 0.9 * 600  # non-reference B-frames were skipped
     assert same_store(single.store, multi.store) and same_store(single.store, again.store)
 
 
-def test_fast_plan_splits_only_where_a_bucket_opens(gop_clip):
+def test_fast_plan_splits_inside_buckets(gop_clip):
+    """With --fast, a segment may start at a keyframe inside a bucket: the bucket is left to
+    the segment before, which decodes on to that keyframe."""
     info = probe(gop_clip)
     s = Sampling(every=None, fps=25 / 7)  # --every 7 at 25 fps, as --fast samples it
-    times, keys = segments.scan(info, s)
-    plan = segments.plan(info, s, 4, (times, keys), noref=True)
-    assert plan is not None
+    scanned = segments.scan(info, s)
+    times, keys = scanned.times, scanned.keys
+    plan = segments.plan(info, s, 4, scanned, noref=True)
+    assert plan is not None and len(plan) == 4
     buckets = np.floor(times * 25 / 7 + 1e-6)
-    for seg in plan[1:]:
-        assert keys[seg.first] and buckets[seg.first] != buckets[seg.first - 1]
+    kept = segments.kept_mask(times, s)
+    for before, seg in zip(plan[:-1], plan[1:], strict=True):
+        assert keys[seg.first]
+        opens = buckets[seg.first] != buckets[seg.first - 1]
+        assert before.takes_next_key == (not opens)
+        assert seg.prev_bucket == buckets[seg.first - 1]
+        assert seg.pos == kept[: seg.first].sum()  # a bucket split by a border: the first's
+    assert not plan[-1].takes_next_key
     # keyframes every 2 s, buckets of 0.28 s: only the keyframe at 14 s opens a bucket
-    assert [round(times[seg.first], 3) for seg in plan] == [0.0, 14.0]
+    assert sum(not b.takes_next_key for b in plan[:-1]) <= 1
+
+
+def test_plan_balances_decoding_cost():
+    """Segments are cut where the packets' bytes (with a share per frame) are halved, not the
+    frame count: the lighter first half of a film gets more of its frames."""
+    n = 1000
+    times = np.arange(n) / 25
+    keys = np.arange(n) % 10 == 0
+    even = segments.Scanned(times, keys, np.full(n, 1000))
+    s = Sampling(every=5)
+    assert segments.plan(None, s, 2, even)[1].first == 500
+    heavy = segments.Scanned(times, keys, np.where(np.arange(n) < 500, 1000, 3000))
+    per_frame = segments.decode_cost(heavy.sizes)
+    cut = segments.plan(None, s, 2, heavy)[1].first
+    # the keyframe (one in 10 frames) nearest to half the cost
+    assert cut > 500 and abs(per_frame[:cut].sum() - per_frame.sum() / 2) <= 5 * per_frame.max()
 
 
 def test_parallel_real_clip(tmp_path):

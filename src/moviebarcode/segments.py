@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 
@@ -56,7 +57,8 @@ class Segment:
     """Frames [first, stop) of the scanned range (presentation order), kept frames stored at
     [pos, pos + count). ``t_first`` is the time of frame ``first`` (a keyframe), ``t_stop``
     that of frame ``stop`` (None for the last segment), ``prev_bucket`` the fps bucket of the
-    frame before ``first`` (-1: none)."""
+    frame before ``first`` (-1: none). ``takes_next_key``: the segment decodes the next
+    segment's keyframe too, which opens no bucket (see :func:`plan`)."""
 
     first: int
     stop: int
@@ -65,11 +67,21 @@ class Segment:
     pos: int
     count: int
     prev_bucket: int
+    takes_next_key: bool = False
 
 
-def scan(info: MovieInfo, sampling: Sampling) -> tuple[np.ndarray, np.ndarray]:
-    """(times, is_key) of every video frame in [start, end), in presentation order, from the
-    packets of a demux-only pass (``-c copy -f framecrc``): cheap, nothing is decoded."""
+class Scanned(NamedTuple):
+    """Every video frame in [start, end), in presentation order: its time, whether it is a
+    keyframe, and its packet's size in bytes."""
+
+    times: np.ndarray
+    keys: np.ndarray
+    sizes: np.ndarray
+
+
+def scan(info: MovieInfo, sampling: Sampling) -> Scanned:
+    """The film's frames from the packets of a demux-only pass (``-c copy -f framecrc``):
+    cheap, nothing is decoded."""
     out = subprocess.run(
         [
             ffmpeg_exe(),
@@ -94,7 +106,7 @@ def scan(info: MovieInfo, sampling: Sampling) -> tuple[np.ndarray, np.ndarray]:
         errors="replace",
     ).stdout
     tb = None
-    pts, keys = [], []
+    pts, keys, sizes = [], [], []
     for line in out.splitlines():
         if line.startswith("#tb 0:"):
             tb = Fraction(line.split(":", 1)[1].strip())
@@ -102,19 +114,20 @@ def scan(info: MovieInfo, sampling: Sampling) -> tuple[np.ndarray, np.ndarray]:
             fields = line.split(",")
             if fields[2].strip().lstrip("-").isdigit():
                 pts.append(int(fields[2]))
+                sizes.append(int(fields[4]))
                 # framecrc prints flags only when they differ from "key"
                 flag = line.split("F=")[1] if "F=" in line else "0x1"
                 keys.append(bool(int(flag, 16) & 1))
     if tb is None or not pts:
-        return np.zeros(0), np.zeros(0, bool)
+        return Scanned(np.zeros(0), np.zeros(0, bool), np.zeros(0, np.int64))
     order = np.argsort(pts, kind="stable")
     # as ffmpeg computes t: pts times the time base as a double
     times = np.asarray(pts, np.float64)[order] * (tb.numerator / tb.denominator)
-    keys = np.asarray(keys, bool)[order]
     inside = times >= sampling.start - 1e-9
     if sampling.end is not None:
         inside &= times < sampling.end
-    return times[inside], keys[inside]
+    keys = np.asarray(keys, bool)[order][inside]
+    return Scanned(times[inside], keys, np.asarray(sizes, np.int64)[order][inside])
 
 
 def kept_mask(times: np.ndarray, sampling: Sampling) -> np.ndarray:
@@ -131,26 +144,40 @@ def kept_mask(times: np.ndarray, sampling: Sampling) -> np.ndarray:
     return kept
 
 
+# A frame's decoding cost, in units of the film's average packet: a part whatever its size
+# (per frame; keyed by whether only reference frames are decoded) plus its bytes. Fitted on
+# BBB's pieces (README, Decoding); segments balanced by it finish together.
+FRAME_COST = {False: 0.9, True: 0.2}
+
+
+def decode_cost(sizes: np.ndarray, noref: bool = False) -> np.ndarray:
+    """Each frame's estimated decoding cost, from its packet's size (see :data:`FRAME_COST`)."""
+    mean = float(sizes.mean()) if len(sizes) else 0.0
+    return FRAME_COST[noref] + (sizes / mean if mean > 0 else 0.0)
+
+
 def plan(
     info: MovieInfo,
     sampling: Sampling,
     jobs: int,
-    scanned: tuple[np.ndarray, np.ndarray] | None = None,
+    scanned: Scanned | None = None,
     noref: bool = False,
 ) -> list[Segment] | None:
-    """Split the film into up to ``jobs`` segments at keyframes, or None when one process is
-    the better (or the only safe) way: one job, keyframes-only sampling, a short film, too few
-    keyframes, or timestamps that are not strictly increasing.
+    """Split the film into up to ``jobs`` segments at keyframes, of about equal decoding cost
+    (:func:`decode_cost`), or None when one process is the better (or the only safe) way: one
+    job, keyframes-only sampling, a short film, too few keyframes, or timestamps that are not
+    strictly increasing.
 
-    ``noref``: only reference frames are decoded, sampled by time buckets (``fps``). Then a
-    segment starts only at a keyframe that is the first frame of its bucket, so that no
-    frame decoded before it can take its bucket; and the plan's positions assume that every
-    bucket holds a decoded frame, which :func:`run` checks."""
+    ``noref``: only reference frames are decoded, sampled by time buckets (``fps``). A segment
+    starting at a keyframe inside a bucket leaves that bucket to the segment before, which
+    decodes on to the keyframe (always decoded) and so finds the bucket's first decoded frame
+    as one process does. The plan's positions assume that every bucket holds a decoded frame,
+    which :func:`run` checks."""
     if noref and sampling.fps is None:
         return None
     if jobs < 2 or sampling.keyframes:
         return None
-    times, keys = scanned if scanned is not None else scan(info, sampling)
+    times, keys, sizes = scanned if scanned is not None else scan(info, sampling)
     n = len(times)
     if n < 2 or not np.all(np.diff(times) > 0):
         return None
@@ -160,14 +187,11 @@ def plan(
         return None
     key_idx = np.flatnonzero(keys)
     key_idx = key_idx[key_idx > 0]
-    if noref:
-        buckets = sampling.bucket(times)
-        key_idx = key_idx[buckets[key_idx] != buckets[key_idx - 1]]
     if not len(key_idx):
         return None
-    splits = sorted(
-        {int(key_idx[np.argmin(np.abs(key_idx - j * n / jobs))]) for j in range(1, jobs)}
-    )
+    before_cost = np.concatenate([[0.0], np.cumsum(decode_cost(sizes, noref))])
+    targets = before_cost[-1] * np.arange(1, jobs) / jobs
+    splits = sorted({int(key_idx[np.argmin(np.abs(before_cost[key_idx] - t))]) for t in targets})
     bounds = [0, *splits, n]
     kept = kept_mask(times, sampling)
     before = np.concatenate([[0], np.cumsum(kept)])
@@ -183,9 +207,15 @@ def plan(
                 pos=int(before[a]),
                 count=int(before[b] - before[a]),
                 prev_bucket=int(prev),
+                takes_next_key=bool(noref and b < n and not _opens_bucket(sampling, times, b)),
             )
         )
     return segments if len(segments) > 1 else None
+
+
+def _opens_bucket(sampling: Sampling, times: np.ndarray, i: int) -> bool:
+    """Whether frame ``i`` (not the first) is the first frame of its fps bucket."""
+    return bool(sampling.bucket(times[i]) != sampling.bucket(times[i - 1]))
 
 
 class _Progress:
@@ -276,6 +306,8 @@ def _segment_decoder(
     ``score``, it scores its frames for cuts, and the next segment's first one. ``threads``:
     the decoder's threads."""
     end = seg.t_stop if seg.t_stop is not None else sampling.end
+    if seg.takes_next_key:
+        end = seg.t_stop + frame_interval(info) / 2
     s = dataclasses.replace(sampling, end=end, max_frames=None)
     score_end = None
     if score:
