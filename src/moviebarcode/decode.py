@@ -586,6 +586,8 @@ def detect_crop(
             "-nostats",
             "-skip_frame",
             "nokey",
+            "-threads",
+            "1",  # a few frames: a decoder's threads would only add their start-up
             "-noaccurate_seek",
             "-ss",
             f"{t:.3f}",

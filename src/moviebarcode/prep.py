@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -335,7 +336,7 @@ def _last_keyframe(info: MovieInfo, sampling: Sampling, last: float) -> bool:
     demux-only scan): decoding then ended where it should, however far from the end."""
     if not sampling.keyframes:
         return False
-    times, keys = segments.scan(info, sampling)
+    times, keys, _ = segments.scan(info, sampling)
     return bool(keys.any()) and float(times[keys][-1]) <= last + 1e-6
 
 
@@ -373,12 +374,13 @@ def prep(
             store.update_meta(complete=False)  # lost or cut chunks: decode again from there
             store.truncate(damaged)
             status = f"repaired (decoded again from frame {damaged})"
+        scan = _scan_ahead(info, sampling, jobs, request, fresh=store is None)
         if store is None:
             store = _create(out, info, sampling, request, fp)
         if on_start:
             on_start(info, sampling, store)
         try:
-            return _fill(movie, store, info, sampling, status, jobs, progress, request)
+            return _fill(movie, store, info, sampling, status, jobs, progress, request, scan)
         except OSError as exc:  # disk full, a read-only folder: what is written stays valid
             raise StoreError(
                 f"{out}: cannot write the store ({exc.strerror or exc}); the frames written so "
@@ -386,15 +388,32 @@ def prep(
             ) from None
 
 
-def _fill(movie, store: FrameStore, info, sampling, status, jobs, progress, request) -> PrepResult:
-    """Decode into ``store`` (created or resumed) until it is complete."""
+def _scan_ahead(
+    info: MovieInfo, sampling: Sampling, jobs: int | None, request: PrepRequest, fresh: bool
+) -> Callable[[], segments.Scanned]:
+    """The demux-only scan that plans parallel segments, as a getter. For a new store that
+    will be decoded in segments it is started now, on a thread, so that it runs while the
+    crop is detected."""
+    if not fresh or request.keyframes or (jobs or usable_cpus()) < 2:
+        return lambda: segments.scan(info, sampling)
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(segments.scan, info, sampling)
+    pool.shutdown(wait=False)  # its thread ends with the scan
+    return future.result
+
+
+def _fill(
+    movie, store: FrameStore, info, sampling, status, jobs, progress, request, scan
+) -> PrepResult:
+    """Decode into ``store`` (created or resumed) until it is complete; ``scan``: the
+    getter of the demux-only scan (see :func:`_scan_ahead`)."""
     picture = _stored_picture(store)
     sampling = decoded_sampling(sampling, info, picture)
     detection = request.detection()
     score = detection is not None
     warnings: list[str] = []
     done_before = store.frames_done
-    report = _decode_parallel(store, info, sampling, picture, jobs, progress, warnings, score)
+    report = _decode_parallel(store, info, sampling, picture, jobs, progress, warnings, score, scan)
     if report is None:
         report, seeked = _decode_into(store, info, sampling, picture, progress, score)
         if status == "resumed" and done_before and not seeked:
@@ -496,16 +515,17 @@ def _score_end(sampling: Sampling) -> float:
     return sampling.end if sampling.end is not None else math.inf
 
 
-def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings, score=False):
+def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings, score, scan):
     """Decode in parallel segments (see segments.py) when that is planned or under way; None when
-    a single process should do it (then nothing has been written)."""
+    a single process should do it (then nothing has been written). ``scan``: the getter of the
+    demux-only scan."""
     meta = store.meta
     under_way = meta.get("segments")
     if under_way is None:
         n_jobs = jobs or usable_cpus()
         if store.frames_done or n_jobs < 2:
             return None
-        scanned = segments.scan(info, sampling)
+        scanned = scan()
         plan = segments.plan(info, sampling, n_jobs, scanned, picture.noref)
         if plan is None:
             return None
@@ -516,10 +536,10 @@ def _decode_parallel(store, info, sampling, picture, jobs, progress, warnings, s
         fields = {f.name for f in dataclasses.fields(segments.Segment)}
         plan = [segments.Segment(**{k: v for k, v in d.items() if k in fields}) for d in under_way]
         done = [d["done"] for d in under_way]
-        scanned = segments.scan(info, sampling)
+        scanned = scan()
     try:
         report = segments.run(
-            store, info, sampling, picture, plan, scanned[0], done, progress, score
+            store, info, sampling, picture, plan, scanned.times, done, progress, score
         )
     except segments.PlanMismatch as exc:
         warnings.append(
