@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from moviebarcode.cli import options
+from moviebarcode.cli import options, prep_options
 from moviebarcode.cli._common import apply, friendly_errors, show_progress, warn
 from moviebarcode.dask_backend import SKIPPED, read_list, run_batch, summary_table
 from moviebarcode.errors import MoviebarcodeError
@@ -89,7 +89,7 @@ class _BatchBar:
     metavar="N",
     help="ffmpeg processes per film's prep (the batch runs films in parallel already).",
 )
-@apply(options.PREP)
+@apply(prep_options.PREP)
 @click.option("--force", is_flag=True, help="prep: replace stores made with other options.")
 @apply(options.render_options("--image-width", "--image-height"))
 @click.option("-q", "--quiet", is_flag=True, help="Nothing but errors: no progress, no summary.")
@@ -107,7 +107,7 @@ def batch(movies, list_file, cache_dir, out_dir, scheduler, workers, jobs, force
     films = list(movies) + (read_list(list_file) if list_file else [])
     if not films:
         raise click.UsageError("give MOVIES or --list FILE")
-    request = options.prep_request(params)
+    request = prep_options.prep_request(params)
     opts = options.render_opts(params)
     bar = _BatchBar(len(films), show_progress(quiet))
     try:

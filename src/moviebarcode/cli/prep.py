@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from moviebarcode.cli import options
+from moviebarcode.cli import prep_options
 from moviebarcode.cli._common import apply, friendly_errors, show_progress, warn
 from moviebarcode.errors import InputError
 from moviebarcode.prep import SHOT_KEYS, PrepRequest
@@ -86,7 +86,7 @@ def _store_film(store: Path, output: Path | None, request: PrepRequest):
     metavar="STORE",
     help="Store to write [default: cache/<movie stem>.zarr].",
 )
-@apply(options.PREP)
+@apply(prep_options.PREP)
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
@@ -107,7 +107,7 @@ def prep(movie, output, jobs, force, quiet, **params):
     or picks them again for another --cut-threshold. A STORE in place of the MOVIE stands for
     its own film and options.
     """
-    request = options.prep_request(params)
+    request = prep_options.prep_request(params)
     if is_store(movie):  # a store given for its film: brought to these cut options
         movie, output, request = _store_film(Path(movie), output, request)
     bar = _PrepBar(Path(movie), show_progress(quiet))
