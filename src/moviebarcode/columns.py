@@ -84,14 +84,28 @@ def to_uint8(colours: Any) -> Any:
 # --------------------------------------------------------------------- frame reducers
 
 
+# frames put through the colour table at a time: their float64 copy (5.5 MB at 160x90) stays
+# in cache, where one copy of a whole batch cost more to allocate than to sum
+_MEAN_FRAMES = 16
+
+
 def _reduce_mean(frames: Any, axes: tuple[int, ...], gamma_correct: bool) -> np.ndarray:
+    """The mean over ``axes``, (1, 2) (each frame) or (2,) (each row), in linear light or
+    on the code values. Each value is a float32 table entry or an integer, so the float64
+    sums are exact, in any order: a matrix product with ones, a few frames at a time."""
     xp = get_xp(frames)
     _check_frames(frames)
-    if gamma_correct:
-        linear = _srgb_to_linear_lut(xp)[frames]  # float32, same shape as frames
-        out = linear_to_srgb(linear.mean(axis=axes, dtype=xp.float64), xp=xp)
-    else:
-        out = frames.mean(axis=axes, dtype=xp.float64)
+    n, h, w, _ = frames.shape
+    m = h * w if axes == (1, 2) else w
+    table = _srgb_to_linear_lut(xp) if gamma_correct else xp.arange(256, dtype=xp.float32)
+    table = table.astype(xp.float64)
+    ones = xp.ones(m, dtype=xp.float64)
+    sums = [
+        xp.matmul(ones, xp.reshape(table[frames[i : i + _MEAN_FRAMES]], (-1, m, 3)))
+        for i in range(0, n, _MEAN_FRAMES)
+    ]
+    means = xp.reshape(xp.concatenate(sums), (n, 3) if axes == (1, 2) else (n, h, 3)) / m
+    out = linear_to_srgb(means, xp=xp) if gamma_correct else means
     return to_host(out).astype(np.float32)
 
 
