@@ -106,6 +106,42 @@ def test_fast_parallel_is_byte_identical_and_deterministic(gop_clip, tmp_path, r
     assert same_store(single.store, multi.store) and same_store(single.store, again.store)
 
 
+@pytest.fixture(scope="module")
+def open_gop_clip(tmp_path_factory):
+    """24 s at 25 fps of MPEG-4 part 2, a keyframe every 2 s, two B-frames (never referred
+    to) between reference frames, open GOPs: the frame shown just before each keyframe is a
+    B-frame, so with --fast the keyframe is the first decoded frame of its bucket."""
+    return make_clip(
+        tmp_path_factory.mktemp("seg") / "open_gop.mp4",
+        "testsrc2=s=320x180:r=25:d=24",
+        "-c:v",
+        "mpeg4",
+        "-q:v",
+        "5",
+        "-g",
+        "50",
+        "-bf",
+        "2",
+    )
+
+
+def test_fast_border_keyframe_takes_its_bucket(open_gop_clip, tmp_path):
+    """A border inside a bucket whose frames before the keyframe are all skipped: the
+    segment before must decode on to the keyframe and keep it, as one process does."""
+    request = PrepRequest(every=7, fast=True, crop="none", chunk_frames=3)
+    info = probe(open_gop_clip)
+    s = Sampling(every=None, fps=25 / 7)
+    plan = segments.plan(info, s, 4, noref=True)
+    assert plan is not None and any(seg.takes_next_key for seg in plan)
+    single = prep(open_gop_clip, request, output=tmp_path / "one.zarr", jobs=1)
+    multi = prep(open_gop_clip, request, output=tmp_path / "four.zarr", jobs=4)
+    assert FrameStore.open(multi.store).meta["parallel"]["jobs"] == 4 and not multi.warnings
+    kept = FrameStore.open(single.store).group["index"][:]
+    # a keyframe kept for a bucket that opened on a skipped frame (buckets of 7 frames)
+    assert any(i % 50 == 0 and i // 7 == (i - 1) // 7 for i in kept[1:])
+    assert same_store(single.store, multi.store)
+
+
 def test_fast_plan_splits_inside_buckets(gop_clip):
     """With --fast, a segment may start at a keyframe inside a bucket: the bucket is left to
     the segment before, which decodes on to that keyframe."""
