@@ -46,6 +46,14 @@ def reference(frames: dict, store: Path, k: int) -> np.ndarray:
     return ref
 
 
+def _number(text: str) -> int | float:
+    """A --set value: an int where it is one (counts), else a float (bits, tolerances)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("store", nargs="?", default="cache/bbb-480x270-every24.zarr")
@@ -75,7 +83,7 @@ def main() -> None:
     base = ClusterParams(k=args.k).kmeans_config(store.frame_shape)
     variants = [
         {"carry": int(c.split(",")[0]), "fine_iter": int(c.split(",")[1])} for c in args.carry
-    ] + [{k: int(v) for k, v in (kv.split("=") for kv in s.split(","))} for s in args.set]
+    ] + [{k: _number(v) for k, v in (kv.split("=") for kv in s.split(","))} for s in args.set]
     print(
         f"{len(ref)} frames of {store.frame_shape[1]}x{store.frame_shape[0]}, "
         f"{base.n_init} restarts"
