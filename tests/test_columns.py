@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from moviebarcode import columns as C
+from moviebarcode.colorspace import linear_to_srgb
 
 
 def _srgb_decode(v: float) -> float:
@@ -61,6 +62,32 @@ def test_average_per_frame_independent():
     # And against a direct per-pixel reference.
     dec = np.vectorize(_srgb_decode)(frames.astype(np.float64)).mean(axis=(1, 2))
     np.testing.assert_allclose(whole, np.vectorize(_srgb_encode)(dec), atol=0.05)
+
+
+@pytest.mark.parametrize("shape", [(40, 9, 16), (3, 90, 160), (2, 300, 480)])
+def test_means_are_the_plain_float64_means_bit_for_bit(shape):
+    """Frames are summed a few at a time, by a product with ones: the result is the plain
+    float64 mean of the table values, bit for bit (batches of many small frames, of one
+    160x90 frame's worth, and larger than that; sums above 2**18 values could round
+    differently, 300x480 is below)."""
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    table = C._srgb_to_linear_lut(np)
+    linear = table[frames].astype(np.float64)
+    plain = {
+        "average": linear_to_srgb(linear.mean(axis=(1, 2))),
+        "squeeze": linear_to_srgb(linear.mean(axis=2)),
+        "average naive": frames.mean(axis=(1, 2), dtype=np.float64),
+        "squeeze naive": frames.mean(axis=2, dtype=np.float64),
+    }
+    got = {
+        "average": C.average_colours(frames),
+        "squeeze": C.squeeze_columns(frames),
+        "average naive": C.average_colours(frames, gamma_correct=False),
+        "squeeze naive": C.squeeze_columns(frames, gamma_correct=False),
+    }
+    for name, want in plain.items():
+        assert np.array_equal(got[name], want.astype(np.float32)), name
 
 
 @pytest.mark.parametrize("gamma", [True, False])

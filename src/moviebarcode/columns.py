@@ -84,15 +84,18 @@ def to_uint8(colours: Any) -> Any:
 # --------------------------------------------------------------------- frame reducers
 
 
-# frames put through the colour table at a time: their float64 copy (5.5 MB at 160x90) stays
-# in cache, where one copy of a whole batch cost more to allocate than to sum
-_MEAN_FRAMES = 16
+# values put through the colour table at a time (16 frames of 160x90, one frame at least):
+# their float64 copy (5.5 MB) stays in cache, where a copy of a whole batch cost more to
+# allocate than to sum, and stays small whatever the frame size
+_MEAN_VALUES = 16 * 160 * 90 * 3
 
 
 def _reduce_mean(frames: Any, axes: tuple[int, ...], gamma_correct: bool) -> np.ndarray:
     """The mean over ``axes``, (1, 2) (each frame) or (2,) (each row), in linear light or
-    on the code values. Each value is a float32 table entry or an integer, so the float64
-    sums are exact, in any order: a matrix product with ones, a few frames at a time."""
+    on the code values: a matrix product with ones, a few frames at a time
+    (:data:`_MEAN_VALUES`). Each value is an integer or a float32 table entry (a multiple
+    of 2**-35), so the float64 sums are exact in any order up to 2**18 values a sum, and
+    beyond differ from another order's by rounding alone."""
     xp = get_xp(frames)
     _check_frames(frames)
     n, h, w, _ = frames.shape
@@ -100,9 +103,10 @@ def _reduce_mean(frames: Any, axes: tuple[int, ...], gamma_correct: bool) -> np.
     table = _srgb_to_linear_lut(xp) if gamma_correct else xp.arange(256, dtype=xp.float32)
     table = table.astype(xp.float64)
     ones = xp.ones(m, dtype=xp.float64)
+    step = max(1, _MEAN_VALUES // (h * w * 3))
     sums = [
-        xp.matmul(ones, xp.reshape(table[frames[i : i + _MEAN_FRAMES]], (-1, m, 3)))
-        for i in range(0, n, _MEAN_FRAMES)
+        xp.matmul(ones, xp.reshape(table[frames[i : i + step]], (-1, m, 3)))
+        for i in range(0, n, step)
     ]
     means = xp.reshape(xp.concatenate(sums), (n, 3) if axes == (1, 2) else (n, h, 3)) / m
     out = linear_to_srgb(means, xp=xp) if gamma_correct else means
