@@ -198,8 +198,16 @@ def test_timestamps_that_jump_back_fall_back_to_one_process(tmp_path):
     assert same_store(a.store, b.store)
 
 
-def test_interrupted_parallel_prep_resumes_per_segment(gop_clip, tmp_path, monkeypatch):
-    req = PrepRequest(every=2, crop="none", chunk_frames=8)
+@pytest.mark.parametrize(
+    ("clip", "req"),
+    [
+        ("gop_clip", PrepRequest(every=2, crop="none", chunk_frames=8)),
+        ("open_gop_clip", PrepRequest(every=7, fast=True, crop="none", chunk_frames=3)),
+    ],
+    ids=["every-frame", "fast-borders-inside-buckets"],
+)
+def test_interrupted_parallel_prep_resumes_per_segment(clip, req, tmp_path, monkeypatch, request):
+    gop_clip = request.getfixturevalue(clip)
     full = prep(gop_clip, req, output=tmp_path / "full.zarr", jobs=1)
     calls = {"n": 0}
     real = segments._Progress.advance
@@ -219,9 +227,10 @@ def test_interrupted_parallel_prep_resumes_per_segment(gop_clip, tmp_path, monke
     assert not part.complete
     progress = part.meta["segments"]
     assert len(progress) == 4 and 0 < sum(s["done"] for s in progress) < part.frames.shape[0]
+    assert any(s["takes_next_key"] for s in progress) == req.fast  # kept for the resume
     assert "written in 4 segments" in part.summary()["covers"]
     res = prep(gop_clip, req, output=out, jobs=4)
-    assert res.status == "resumed"
+    assert res.status == "resumed" and not res.warnings  # in segments, as planned
     assert FrameStore.open(out).complete and FrameStore.open(out).meta["segments"] is None
     assert same_store(full.store, out)
 

@@ -374,7 +374,8 @@ def run(
         seg = segments[i]
         expected = kept_times[seg.pos : seg.pos + seg.count]
         writer = _SegmentWriter(store, seg, i, progress, locks, expected, same)
-        if done[i] >= seg.count:
+        if done[i] >= seg.count:  # finished by an earlier run: decoded to its range's end
+            reports[i].last_time = float(times[seg.stop - 1])
             return
         dec, verify = _segment_decoder(store, info, sampling, picture, seg, done[i], score, threads)
         decoders[i] = dec
