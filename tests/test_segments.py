@@ -142,6 +142,22 @@ def test_fast_border_keyframe_takes_its_bucket(open_gop_clip, tmp_path):
     assert same_store(single.store, multi.store)
 
 
+@pytest.mark.parametrize(
+    "request_",
+    [
+        PrepRequest(columns=37, fast=True, crop="none", chunk_frames=3),
+        PrepRequest(every=7, fast=True, start=3.1, end=19.5, crop="none", chunk_frames=4),
+        PrepRequest(fps=2, fast=True, crop="none", chunk_frames=2),
+    ],
+    ids=["columns", "start-end", "fps2"],
+)
+def test_fast_open_gop_parallel_is_byte_identical(open_gop_clip, tmp_path, request_):
+    single = prep(open_gop_clip, request_, output=tmp_path / "one.zarr", jobs=1)
+    multi = prep(open_gop_clip, request_, output=tmp_path / "four.zarr", jobs=4)
+    assert FrameStore.open(multi.store).meta["parallel"]["jobs"] >= 3 and not multi.warnings
+    assert same_store(single.store, multi.store)
+
+
 def test_fast_plan_splits_inside_buckets(gop_clip):
     """With --fast, a segment may start at a keyframe inside a bucket: the bucket is left to
     the segment before, which decodes on to that keyframe."""
