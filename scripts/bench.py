@@ -53,6 +53,25 @@ def full_decode_command(movie, stream: int) -> list[str]:
     return [ffmpeg_exe(), *quiet, "-i", str(movie), "-map", f"0:v:{stream}", "-f", "null", "-"]
 
 
+def pieces_side_by_side(movie, info, pieces: int, fast: bool = False) -> float:
+    """Seconds ffmpeg alone takes to decode ``pieces`` equal parts of the film at once, one
+    process and one thread each (``-f null``; with ``fast``, reference frames only and no
+    loop filter): the floor of prep's segments, with nothing of ours running."""
+    quiet = ["-hide_banner", "-nostats", "-nostdin", "-loglevel", "error", "-threads", "1"]
+    skip = ["-skip_frame", "noref", "-skip_loop_filter", "all"] if fast else []
+    step = info.duration / pieces
+    cmds = [
+        [ffmpeg_exe(), *quiet, *skip, "-ss", f"{i * step:.3f}", "-t", f"{step:.3f}"]
+        + ["-i", str(movie), "-map", f"0:v:{info.stream}", "-f", "null", "-"]
+        for i in range(pieces)
+    ]
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL) for cmd in cmds]
+    if any(proc.wait() for proc in procs):
+        raise SystemExit("ffmpeg failed decoding a piece of the film")
+    return time.perf_counter() - t0
+
+
 def timed_command(cmd, stderr=None) -> float:
     """Seconds one run of the command ``cmd`` (any items, as strings) takes, its output
     dropped; it must succeed."""
@@ -102,6 +121,11 @@ def bench_prep(args) -> None:
         rows = []
         run = lambda cmd: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)  # noqa: E731
         t_null = timed(lambda: run(null), args.repeat)
+        n_pieces = max(2, usable_cpus())
+        t_pieces = timed(lambda: pieces_side_by_side(movie, info, n_pieces), args.repeat)
+        t_pieces_fast = timed(
+            lambda: pieces_side_by_side(movie, info, n_pieces, fast=True), args.repeat
+        )
         t_graph = timed(lambda: run(graph), args.repeat)
         t_noinfo = timed(lambda: run(no_info), args.repeat)
 
@@ -172,6 +196,8 @@ def bench_prep(args) -> None:
             row("ffmpeg -i MOVIE -f null - (decode only)", t_null, t_graph),
             row("ffmpeg alone, our filter graph -> /dev/null", t_graph, t_graph),
             row("ffmpeg alone, our graph without showinfo", t_noinfo, t_graph),
+            row(f"ffmpeg alone, {n_pieces} pieces side by side, 1 thread each", t_pieces, t_graph),
+            row(f"... --fast's decoding ({n_pieces} pieces)", t_pieces_fast, t_graph),
             row("moviebarcode prep (library: decode + store)", t_lib, t_graph),
             row("moviebarcode prep (CLI: + probe, crop detect)", t_cli, t_graph),
             *[
