@@ -195,6 +195,8 @@ def plan(
     bounds = [0, *splits, n]
     kept = kept_mask(times, sampling)
     before = np.concatenate([[0], np.cumsum(kept)])
+    # with noref, the frames that open their bucket (kept, but for --columns' cap)
+    opens = kept_mask(times, dataclasses.replace(sampling, max_frames=None)) if noref else None
     segments = []
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         prev = sampling.bucket(times[a - 1]) if (sampling.fps is not None and a > 0) else -1
@@ -207,15 +209,10 @@ def plan(
                 pos=int(before[a]),
                 count=int(before[b] - before[a]),
                 prev_bucket=int(prev),
-                takes_next_key=bool(noref and b < n and not _opens_bucket(sampling, times, b)),
+                takes_next_key=bool(noref and b < n and not opens[b]),
             )
         )
     return segments if len(segments) > 1 else None
-
-
-def _opens_bucket(sampling: Sampling, times: np.ndarray, i: int) -> bool:
-    """Whether frame ``i`` (not the first) is the first frame of its fps bucket."""
-    return bool(sampling.bucket(times[i]) != sampling.bucket(times[i - 1]))
 
 
 class _Progress:
@@ -305,14 +302,16 @@ def _segment_decoder(
     ``done`` frames (time, index, pixels of the last frame written), else None. With
     ``score``, it scores its frames for cuts, and the next segment's first one. ``threads``:
     the decoder's threads."""
+    # just past the next segment's keyframe: that frame and no later one
+    past_key = None if seg.t_stop is None else seg.t_stop + frame_interval(info) / 2
     end = seg.t_stop if seg.t_stop is not None else sampling.end
     if seg.takes_next_key:
-        end = seg.t_stop + frame_interval(info) / 2
+        end = past_key
     s = dataclasses.replace(sampling, end=end, max_frames=None)
     score_end = None
     if score:
         last = sampling.end if sampling.end is not None else float("inf")
-        score_end = last if seg.t_stop is None else seg.t_stop + frame_interval(info) / 2
+        score_end = last if seg.t_stop is None else past_key
     if done:
         # resume: seek to the last frame written, which must come out first and match
         q = seg.pos + done - 1
