@@ -46,23 +46,25 @@ def timed(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def full_decode_command(movie, stream: int) -> list[str]:
+def full_decode_command(movie, stream: int, *input_options: str) -> list[str]:
     """``ffmpeg -i MOVIE -f null -``: every frame of the video stream decoded, nothing
-    else (the baseline of the decoding benches)."""
+    else (the baseline of the decoding benches); ``input_options`` go before ``-i``."""
     quiet = ["-hide_banner", "-nostats", "-loglevel", "error"]
-    return [ffmpeg_exe(), *quiet, "-i", str(movie), "-map", f"0:v:{stream}", "-f", "null", "-"]
+    output = ["-map", f"0:v:{stream}", "-f", "null", "-"]
+    return [ffmpeg_exe(), *quiet, *input_options, "-i", str(movie), *output]
 
 
 def pieces_side_by_side(movie, info, pieces: int, fast: bool = False) -> float:
     """Seconds ffmpeg alone takes to decode ``pieces`` equal parts of the film at once, one
     process and one thread each (``-f null``; with ``fast``, reference frames only and no
     loop filter): the floor of prep's segments, with nothing of ours running."""
-    quiet = ["-hide_banner", "-nostats", "-nostdin", "-loglevel", "error", "-threads", "1"]
-    skip = ["-skip_frame", "noref", "-skip_loop_filter", "all"] if fast else []
+    one_thread = ["-nostdin", "-threads", "1"]
+    one_thread += ["-skip_frame", "noref", "-skip_loop_filter", "all"] if fast else []
     step = info.duration / pieces
     cmds = [
-        [ffmpeg_exe(), *quiet, *skip, "-ss", f"{i * step:.3f}", "-t", f"{step:.3f}"]
-        + ["-i", str(movie), "-map", f"0:v:{info.stream}", "-f", "null", "-"]
+        full_decode_command(
+            movie, info.stream, *one_thread, "-ss", f"{i * step:.3f}", "-t", f"{step:.3f}"
+        )
         for i in range(pieces)
     ]
     t0 = time.perf_counter()
